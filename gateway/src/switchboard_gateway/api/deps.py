@@ -1,0 +1,32 @@
+"""Dependencies shared by the routes, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.sender import CommandSender
+
+
+def get_settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+def get_sender(request: Request) -> CommandSender:
+    sender: CommandSender = request.app.state.sender
+    return sender
+
+
+def get_correlation_id(request: Request) -> str:
+    """Set by the request-log middleware from `X-Correlation-Id`, or generated there."""
+    correlation_id = getattr(request.state, "correlation_id", None)
+    return correlation_id or uuid.uuid4().hex
+
+
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+SenderDep = Annotated[CommandSender, Depends(get_sender)]
+CorrelationIdDep = Annotated[str, Depends(get_correlation_id)]

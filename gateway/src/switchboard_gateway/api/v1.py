@@ -1,0 +1,21 @@
+"""`/api/v1`: health is public; everything else requires an API key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from switchboard_gateway.api import health, orders
+from switchboard_gateway.auth import require_api_key
+
+PREFIX = "/api/v1"
+
+
+def build_v1_router() -> APIRouter:
+    public = APIRouter()
+    public.include_router(health.router)
+    protected = APIRouter(dependencies=[Depends(require_api_key)])
+    protected.include_router(orders.router)
+    v1 = APIRouter(prefix=PREFIX)
+    v1.include_router(public)
+    v1.include_router(protected)
+    return v1

@@ -1,0 +1,50 @@
+"""The gateway's FastAPI app: `create_app()` for tests and embedding, `app` for uvicorn."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from switchboard_shared.logging import configure_logging
+
+from switchboard_gateway.api.v1 import build_v1_router
+from switchboard_gateway.body_limit import BodyLimitMiddleware
+from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.errors import install_error_handlers
+from switchboard_gateway.request_log import RequestLogMiddleware
+from switchboard_gateway.sender import CeleryCommandSender, CommandSender
+
+
+def _version() -> str:
+    try:
+        return version("switchboard-gateway")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    settings: GatewaySettings | None = None, sender: CommandSender | None = None
+) -> FastAPI:
+    settings = settings or GatewaySettings()
+    app = FastAPI(
+        title="Switchboard gateway",
+        version=_version(),
+        description="Submit background work, track tasks and watch the platform's health.",
+    )
+    app.state.settings = settings
+    app.state.sender = sender or CeleryCommandSender.for_broker(settings.broker_url)
+    install_error_handlers(app)
+    app.include_router(build_v1_router())
+    # Added last runs first: the log wraps the body limit, so 413s are logged too.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def _default_app() -> FastAPI:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+app = _default_app()

@@ -1,0 +1,32 @@
+"""Fixtures for the gateway: an app wired with an in-memory recording sender."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from gateway_fakes import API_KEY, OTHER_KEY, RecordingSender
+from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.main import create_app
+
+
+@pytest.fixture
+def settings() -> GatewaySettings:
+    return GatewaySettings(api_keys=f"{API_KEY},{OTHER_KEY}", broker_url="memory://")
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def client(settings: GatewaySettings, sender: RecordingSender) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, sender)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}

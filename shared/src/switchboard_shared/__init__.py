@@ -1,0 +1,1 @@
+"""Switchboard platform kit: what every service shares (contracts, bus, outbox/inbox, Celery factory)."""

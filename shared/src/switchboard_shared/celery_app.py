@@ -1,0 +1,262 @@
+"""The Celery app factory: one app per service, with the platform's reliability defaults."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from .commands import CORRELATION_HEADER
+from .context import MessageContext
+from .contracts import Envelope
+from .deadletters import CapturedMessage
+from .failures import FailureClass, ValidationFailure
+from .liveness import stamp
+from .logging import configure_logging
+from .messagebus import handle_command, handle_event
+from .redis_checks import require_noeviction
+from .runtime import ServiceDefinition, ServiceRuntime
+from .tasks import KitTask
+from .topology import (
+    command_queue,
+    dead_letter_queue,
+    event_task_name,
+    events_queue,
+    events_queue_name,
+)
+
+log = logging.getLogger("switchboard.app")
+
+
+def _is_amqp(url: str) -> bool:
+    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def build_queues(definition: ServiceDefinition) -> list[Queue]:
+    platform = definition.platform
+    amqp = _is_amqp(platform.broker_url)
+    queues = [command_queue(name) for name in definition.command_queues]
+    if definition.registry.events:
+        queues.append(
+            events_queue(
+                definition.name,
+                definition.registry.subscriptions,
+                quorum=amqp,
+                delivery_limit=platform.max_deliveries,
+            )
+        )
+    return queues
+
+
+def _configure(app: Celery, definition: ServiceDefinition) -> None:
+    platform = definition.platform
+    amqp = _is_amqp(platform.broker_url)
+    transport: dict[str, Any] = {"visibility_timeout": platform.visibility_timeout}
+    if amqp:
+        transport["confirm_publish"] = True
+    else:
+        # Strict queue order: an urgent queue is always read before a bulk one.
+        transport["queue_order_strategy"] = "priority"
+    app.conf.update(
+        broker_url=platform.broker_url,
+        result_backend=_result_backend(platform.effective_redis_url),
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=definition.settings.prefetch_multiplier,
+        worker_concurrency=definition.settings.worker_concurrency,
+        task_soft_time_limit=platform.task_soft_time_limit,
+        task_time_limit=platform.task_time_limit,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        task_queues=build_queues(definition),
+        task_default_queue=definition.default_queue,
+        task_routes=definition.task_routes,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        result_expires=7 * 24 * 3600,
+        result_extended=True,
+        worker_hijack_root_logger=False,
+        worker_detect_quorum_queues=True,
+        beat_schedule={**_kit_schedule(definition), **definition.beat_schedule},
+        timezone="UTC",
+    )
+
+
+def _result_backend(redis_url: str) -> str:
+    return redis_url.replace("redis+socket://", "redis+socket://", 1)
+
+
+def _kit_schedule(definition: ServiceDefinition) -> dict[str, dict[str, Any]]:
+    name = definition.name
+    return {
+        f"{name}.outbox_sweep": {
+            "task": f"{name}.outbox_sweep",
+            "schedule": definition.platform.outbox_sweep_seconds,
+            "options": {"expires": definition.platform.outbox_sweep_seconds * 4},
+        },
+        f"{name}.liveness_probe": {
+            "task": f"{name}.liveness_probe",
+            "schedule": definition.platform.liveness_probe_seconds,
+            "options": {"expires": definition.platform.liveness_probe_seconds * 2},
+        },
+    }
+
+
+def _register_event_tasks(app: Celery, definition: ServiceDefinition) -> None:
+    registry = definition.registry
+    queue = events_queue_name(definition.name)
+    for event_type in registry.subscriptions:
+
+        def run(self: KitTask, envelope: Any, _expected: str = event_type) -> dict[str, Any]:
+            if not isinstance(envelope, dict):
+                raise ValidationFailure(
+                    f"event message body must be an envelope object, got {type(envelope).__name__}"
+                )
+            parsed = Envelope.model_validate(envelope)
+            if parsed.type != _expected:
+                raise ValidationFailure(
+                    f"envelope type {parsed.type!r} sent as {event_task_name(_expected)}"
+                )
+            ran = handle_event(parsed, registry, self.runtime.uow)
+            return {"event_id": parsed.id, "handlers": ran}
+
+        app.task(
+            name=event_task_name(event_type),
+            bind=True,
+            base=KitTask,
+            queue=queue,
+            ignore_result=True,
+        )(run)
+
+
+def _register_command_tasks(app: Celery, definition: ServiceDefinition) -> None:
+    registry = definition.registry
+    for task_name, (model, _fn) in registry.commands.items():
+
+        def run(self: KitTask, payload: Any, _name: str = task_name) -> Any:
+            if not isinstance(payload, dict):
+                raise ValidationFailure(
+                    f"command payload must be an object, got {type(payload).__name__}"
+                )
+            correlation = getattr(self.request, CORRELATION_HEADER, None) or self.request.id
+            context = MessageContext.new(str(correlation), causation_id=self.request.id)
+            return handle_command(
+                _name, payload, self.request.id, context, registry, self.runtime.uow
+            )
+
+        app.task(name=task_name, bind=True, base=KitTask, queue=model.queue)(run)
+
+
+def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
+    name = definition.name
+
+    @app.task(name=f"{name}.outbox_sweep", bind=True, base=KitTask, queue=definition.default_queue)
+    def outbox_sweep(self: KitTask) -> int:
+        return self.runtime.relay.sweep()
+
+    @app.task(
+        name=f"{name}.liveness_probe", bind=True, base=KitTask, queue=definition.default_queue
+    )
+    def liveness_probe(self: KitTask) -> list[str]:
+        names = [q.name for q in app.conf.task_queues]
+        for queue in names:
+            app.send_task(
+                f"{name}.liveness_ack",
+                args=[queue],
+                exchange="",
+                routing_key=queue,
+                expires=definition.platform.liveness_probe_seconds * 4,
+            )
+        return names
+
+    @app.task(name=f"{name}.liveness_ack", bind=True, base=KitTask, ignore_result=True)
+    def liveness_ack(self: KitTask, queue: str) -> None:
+        stamp(self.runtime.redis, name, queue, self.request.hostname or socket.gethostname())
+
+
+def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
+    platform = definition.platform
+
+    @signals.setup_logging.connect(weak=False)
+    def _logging(**_: Any) -> None:
+        configure_logging(definition.name, platform.log_level, platform.log_json)
+
+    @signals.worker_init.connect(weak=False)
+    def _checks(sender: Any = None, **_: Any) -> None:
+        if platform.is_redis_broker:
+            require_noeviction(platform.broker_url)
+        runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
+        runtime.create_schema()
+        runtime.after_fork()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _after_fork(**_: Any) -> None:
+        app.runtime.after_fork()  # type: ignore[attr-defined]
+
+    @signals.task_unknown.connect(weak=False)
+    def _unknown(
+        name: str = "", id: str = "", message: Any = None, exc: Any = None, **_: Any
+    ) -> None:
+        _dead_letter_raw(app, definition, name, id, message, f"unknown task/event type {name!r}")
+
+    @signals.task_rejected.connect(weak=False)
+    def _rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
+        headers = getattr(message, "headers", {}) or {}
+        _dead_letter_raw(
+            app,
+            definition,
+            str(headers.get("task", "?")),
+            str(headers.get("id", "?")),
+            message,
+            f"undecodable message: {exc}",
+        )
+
+
+def _dead_letter_raw(
+    app: Celery, definition: ServiceDefinition, name: str, task_id: str, message: Any, reason: str
+) -> None:
+    info = getattr(message, "delivery_info", {}) or {}
+    try:
+        body = message.decode() if message is not None else None
+    except Exception:  # the body itself may be what is broken
+        body = getattr(message, "body", b"")
+        body = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    captured = CapturedMessage(
+        task_id=task_id or "?",
+        task_name=name or "?",
+        queue=str(info.get("routing_key") or events_queue_name(definition.name)),
+        body={
+            "raw": body if isinstance(body, str | list | dict) else repr(body),
+            "headers": {
+                k: v
+                for k, v in (getattr(message, "headers", {}) or {}).items()
+                if isinstance(v, str | int | float | bool | type(None))
+            },
+            "delivery_info": {k: v for k, v in info.items() if isinstance(v, str | int | bool)},
+        },
+    )
+    app.runtime.dead_letters.add(captured, reason=reason, classification=FailureClass.VALIDATION)  # type: ignore[attr-defined]
+    log.error("dead-lettered: %s", reason)
+
+
+def create_service_app(definition: ServiceDefinition) -> Celery:
+    app = Celery(definition.name, set_as_current=False)
+    _configure(app, definition)
+    app.runtime = ServiceRuntime(definition, app)  # type: ignore[attr-defined]
+    _register_event_tasks(app, definition)
+    _register_command_tasks(app, definition)
+    _register_kit_tasks(app, definition)
+    _connect_signals(app, definition)
+    if definition.on_runtime is not None:
+        definition.on_runtime(app.runtime)  # type: ignore[attr-defined]
+    return app
+
+
+__all__ = ["ServiceDefinition", "build_queues", "create_service_app", "dead_letter_queue"]

@@ -1,0 +1,31 @@
+"""Sending commands: a validated contract model becomes a Celery task message, by name."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from .contracts import Command
+
+CORRELATION_HEADER = "sb_correlation_id"
+
+
+def send_command(
+    app: Celery,
+    command: Command,
+    *,
+    correlation_id: str | None = None,
+    task_id: str | None = None,
+    queue: str | None = None,
+) -> str:
+    """Send `command` to its service's queue; returns the task id. Never imports service code."""
+    task_id = task_id or str(uuid.uuid4())
+    app.send_task(
+        command.task_name,
+        args=[command.model_dump(mode="json")],
+        task_id=task_id,
+        queue=queue or command.queue,
+        headers={CORRELATION_HEADER: correlation_id or task_id},
+    )
+    return task_id

@@ -1,0 +1,26 @@
+"""Base classes of the published language: events (past tense) and commands (imperative)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Event(BaseModel):
+    """A domain event: immutable, versioned, named in kebab-case past tense."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+    producer: ClassVar[str]
+
+
+class Command(BaseModel):
+    """Work asked of exactly one service, sent as the Celery task `task_name`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_name: ClassVar[str]
+    queue: ClassVar[str]

@@ -1,0 +1,97 @@
+"""Orders' published language."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from .base import Command, Event
+
+PRODUCER = "orders"
+E164 = r"^\+[1-9]\d{6,14}$"
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: EmailStr
+    phone: str | None = Field(default=None, pattern=E164)
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=100_000)
+    unit_amount: int = Field(ge=0, description="minor units")
+
+
+class CreateOrder(Command):
+    task_name: ClassVar[str] = "orders.create"
+    queue: ClassVar[str] = "orders.critical"
+
+    order_id: str = Field(min_length=1, max_length=64)
+    customer: Customer
+    category: str = Field(min_length=1, max_length=64)
+    region: str = Field(min_length=1, max_length=64)
+    items: list[OrderItem] = Field(min_length=1, max_length=500)
+    currency: str = Field(pattern=r"^[a-z]{3}$")
+    payment_method: str = Field(default="pm_card_visa", min_length=1, max_length=128)
+
+
+class OrderCreated(Event):
+    type: ClassVar[str] = "order-created"
+    producer: ClassVar[str] = PRODUCER
+
+    order_id: str
+    customer_email: str
+    customer_phone: str | None = None
+    category: str
+    region: str
+    quantity: int
+    amount: int
+    currency: str
+    payment_method: str
+
+
+class OrderMatched(Event):
+    type: ClassVar[str] = "order-matched"
+    producer: ClassVar[str] = PRODUCER
+
+    order_id: str
+    supplier_id: str
+    customer_email: str
+    amount: int
+    currency: str
+
+
+class OrderUnmatched(Event):
+    type: ClassVar[str] = "order-unmatched"
+    producer: ClassVar[str] = PRODUCER
+
+    order_id: str
+    reason: str
+
+
+class OrderCancelled(Event):
+    type: ClassVar[str] = "order-cancelled"
+    producer: ClassVar[str] = PRODUCER
+
+    order_id: str
+    was_paid: bool
+
+
+class OrderPaymentReminder(Event):
+    type: ClassVar[str] = "order-payment-reminder"
+    producer: ClassVar[str] = PRODUCER
+
+    order_id: str
+    customer_email: str
+    amount: int
+    currency: str
+
+
+OrderStatus = Literal[
+    "pending_payment", "paid", "matched", "unmatched", "payment_failed", "cancelled", "refunded"
+]

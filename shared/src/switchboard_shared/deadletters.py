@@ -1,0 +1,146 @@
+"""The dead-letter store: whole original messages that will not be retried, with the reason."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .failures import FailureClass
+from .records import DeadLetter, DeliveryCount, utcnow
+
+
+@dataclass(frozen=True)
+class CapturedMessage:
+    task_id: str
+    task_name: str
+    queue: str
+    body: dict[str, Any]
+
+    @classmethod
+    def from_request(cls, request: Any, queue: str) -> CapturedMessage:
+        delivery_info = dict(getattr(request, "delivery_info", None) or {})
+        return cls(
+            task_id=str(request.id),
+            task_name=str(request.task),
+            queue=queue,
+            body={
+                "task": request.task,
+                "id": request.id,
+                "args": list(request.args or []),
+                "kwargs": dict(request.kwargs or {}),
+                "headers": {k: v for k, v in (request.headers or {}).items() if _jsonable(v)},
+                "retries": request.retries,
+                "delivery_info": {k: v for k, v in delivery_info.items() if _jsonable(v)},
+            },
+        )
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | list | dict | type(None))
+
+
+class DeadLetterStore:
+    def __init__(self, session_factory: sessionmaker[Session], service: str) -> None:
+        self.session_factory = session_factory
+        self.service = service
+
+    def add(
+        self,
+        message: CapturedMessage,
+        *,
+        reason: str,
+        classification: FailureClass,
+        exception_type: str | None = None,
+        traceback: str | None = None,
+        deliveries: int = 1,
+    ) -> str:
+        letter_id = str(uuid.uuid4())
+        with self.session_factory() as session, session.begin():
+            session.add(
+                DeadLetter(
+                    id=letter_id,
+                    service=self.service,
+                    task_name=message.task_name,
+                    task_id=message.task_id,
+                    queue=message.queue,
+                    message=message.body,
+                    reason=reason[:4000],
+                    classification=str(classification),
+                    exception_type=exception_type,
+                    traceback=traceback,
+                    deliveries=deliveries,
+                )
+            )
+        return letter_id
+
+    def list(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+        with self.session_factory() as session:
+            query = (
+                select(DeadLetter)
+                .order_by(DeadLetter.created_at.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return list(session.scalars(query))
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        with self.session_factory() as session:
+            return session.get(DeadLetter, letter_id)
+
+    def for_task(self, task_id: str) -> list[DeadLetter]:
+        with self.session_factory() as session:
+            return list(session.scalars(select(DeadLetter).where(DeadLetter.task_id == task_id)))
+
+    def delete(self, letter_id: str) -> bool:
+        with self.session_factory() as session, session.begin():
+            return (
+                session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id)).rowcount > 0
+            )
+
+    def replay(self, letter_id: str, app: Celery) -> str:
+        """Send the original message again, to its original queue, as a new attempt."""
+        letter = self.get(letter_id)
+        if letter is None:
+            raise LookupError(f"no dead letter {letter_id}")
+        body = letter.message
+        new_id = str(uuid.uuid4())
+        headers = {**body.get("headers", {}), "replay_of": letter.task_id}
+        for key in ("id", "task", "retries", "redelivered"):
+            headers.pop(key, None)
+        app.send_task(
+            letter.task_name,
+            args=body.get("args", []),
+            kwargs=body.get("kwargs", {}),
+            task_id=new_id,
+            exchange="",
+            routing_key=letter.queue,
+            headers=headers,
+        )
+        with self.session_factory() as session, session.begin():
+            session.execute(
+                update(DeadLetter).where(DeadLetter.id == letter_id).values(replayed_at=utcnow())
+            )
+        return new_id
+
+
+class DeliveryCounter:
+    """Counts deliveries of redelivered messages (first deliveries cost nothing)."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+
+    def redelivered(self, task_id: str) -> int:
+        """Record one more delivery of a redelivered message; returns deliveries so far (≥ 2)."""
+        with self.session_factory() as session, session.begin():
+            row = session.get(DeliveryCount, task_id, with_for_update=True)
+            if row is None:
+                row = DeliveryCount(task_id=task_id, deliveries=1)
+                session.add(row)
+            row.deliveries += 1
+            row.updated_at = utcnow()
+            return row.deliveries

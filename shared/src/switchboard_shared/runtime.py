@@ -1,0 +1,93 @@
+"""What one service process holds: its database, outbox relay and stores, built lazily after fork."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Engine, MetaData
+from sqlalchemy.orm import Session, sessionmaker
+
+from .context import MessageContext
+from .db import create_all, create_db_engine, create_session_factory
+from .deadletters import DeadLetterStore, DeliveryCounter
+from .messagebus import HandlerRegistry
+from .outbox import OutboxRelay
+from .publisher import CeleryEventPublisher
+from .redis_checks import redis_client
+from .settings import PlatformSettings, ServiceSettings
+from .uow import SqlAlchemyUnitOfWork
+
+
+@dataclass
+class ServiceDefinition:
+    """Everything that makes a service itself; the kit turns it into a Celery app."""
+
+    name: str
+    command_queues: list[str]
+    registry: HandlerRegistry
+    settings: ServiceSettings
+    metadata: MetaData | None = None
+    beat_schedule: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    on_runtime: Callable[[ServiceRuntime], None] | None = None
+
+    @property
+    def default_queue(self) -> str:
+        normal = [q for q in self.command_queues if q.endswith(".normal")]
+        return normal[0] if normal else self.command_queues[0]
+
+
+class ServiceRuntime:
+    def __init__(self, definition: ServiceDefinition, app: Celery) -> None:
+        self.definition = definition
+        self.app = app
+        self.service = definition.name
+        self.platform = definition.platform
+
+    @cached_property
+    def database_url(self) -> str:
+        return self.definition.settings.resolved_database_url(self.service, self.platform)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_db_engine(self.database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return create_session_factory(self.engine)
+
+    @cached_property
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(self.session_factory, CeleryEventPublisher(self.app))
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        return DeadLetterStore(self.session_factory, self.service)
+
+    @cached_property
+    def delivery_counter(self) -> DeliveryCounter:
+        return DeliveryCounter(self.session_factory)
+
+    @cached_property
+    def redis(self) -> Any:
+        return redis_client(self.platform.effective_redis_url)
+
+    def uow(self, context: MessageContext) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(
+            self.session_factory, service=self.service, context=context, relay=self.relay
+        )
+
+    def create_schema(self) -> None:
+        extra = [self.definition.metadata] if self.definition.metadata is not None else []
+        create_all(self.engine, *extra)
+
+    def after_fork(self) -> None:
+        """Forked children must not share the parent's pooled connections."""
+        if "engine" in self.__dict__:
+            self.engine.dispose(close=False)
+        self.__dict__.pop("redis", None)

@@ -1,0 +1,37 @@
+"""Refuse delays the Redis broker cannot keep: past `visibility_timeout` a task runs twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+class ScheduleTooFar(ValueError):
+    pass
+
+
+def delay_seconds(countdown: float | None, eta: datetime | str | None) -> float:
+    if countdown is not None:
+        return float(countdown)
+    if eta is None:
+        return 0.0
+    when = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
+def guard_delay(
+    conf: Any, countdown: float | None = None, eta: datetime | str | None = None
+) -> None:
+    broker = str(conf.broker_url or "")
+    if not broker.startswith(("redis", "rediss")):
+        return
+    limit = float((conf.broker_transport_options or {}).get("visibility_timeout", 3600))
+    delay = delay_seconds(countdown, eta)
+    if delay >= limit:
+        raise ScheduleTooFar(
+            f"a delay of {delay:.0f}s reaches the Redis broker's visibility_timeout ({limit:.0f}s): "
+            "the message would be redelivered and run twice (celery#2599, kombu#337). "
+            "Use a periodic (beat) task or raise SWITCHBOARD_VISIBILITY_TIMEOUT."
+        )

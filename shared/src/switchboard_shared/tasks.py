@@ -1,0 +1,116 @@
+"""The base task every service task runs on: poison bound, failure policy, logging, progress."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Ignore, Retry
+
+from .commands import CORRELATION_HEADER
+from .deadletters import CapturedMessage
+from .failures import FailureClass, classify, policies, retry_after_of
+from .logging import bind_task
+from .progress import celery_sink, reporting_to
+from .scheduling import guard_delay
+from .topology import event_type_of, events_queue_name
+
+log = logging.getLogger("switchboard.tasks")
+
+
+class DeadLettered(Exception):
+    """The message went to the dead-letter store and will not run again by itself."""
+
+
+class KitTask(Task):
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+
+    @property
+    def runtime(self) -> Any:
+        return self.app.runtime  # type: ignore[attr-defined]
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        guard_delay(self.app.conf, options.get("countdown"), options.get("eta"))
+        return super().apply_async(args, kwargs, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.request.called_directly:
+            return self.run(*args, **kwargs)
+        rt = self.runtime
+        bind_task(rt.service, self.request.id, self.name, self._correlation_id(args))
+        if (self.request.delivery_info or {}).get("redelivered"):
+            deliveries = rt.delivery_counter.redelivered(self.request.id)
+            if deliveries > rt.platform.max_deliveries:
+                reason = f"poison message: delivered {deliveries} times without completing"
+                self._dead_letter(FailureClass.RESOURCE, reason, None, deliveries)
+                raise Ignore()
+        try:
+            with reporting_to(celery_sink(self)):
+                return self.run(*args, **kwargs)
+        except (Retry, Ignore):
+            raise
+        except Exception as exc:
+            self._apply_policy(exc)
+            raise
+
+    def _apply_policy(self, exc: Exception) -> None:
+        rt = self.runtime
+        failure = classify(exc)
+        policy = policies(rt.platform.retry_base_seconds, rt.platform.retry_max_attempts)[failure]
+        retries = self.request.retries or 0
+        if policy.retries and retries < policy.max_retries:
+            countdown = policy.countdown(retries, retry_after_of(exc))
+            log.warning("retrying after %s failure in %.1fs: %s", failure, countdown, exc)
+            raise self.retry(
+                exc=exc, countdown=countdown, max_retries=policy.max_retries, **self._retry_route()
+            )
+        reason = f"{failure} failure: {type(exc).__name__}: {exc}"
+        if policy.retries:
+            reason = f"retries exhausted ({retries}) after {reason}"
+        self._dead_letter(failure, reason, exc)
+        raise DeadLettered(reason) from exc
+
+    def _retry_route(self) -> dict[str, str]:
+        """Events retry to this service's own queue only, never back through the exchange."""
+        if event_type_of(self.name) is not None:
+            return {"exchange": "", "routing_key": events_queue_name(self.runtime.service)}
+        return {}
+
+    def _queue(self) -> str:
+        info = self.request.delivery_info or {}
+        if event_type_of(self.name) is not None:
+            return events_queue_name(self.runtime.service)
+        return str(info.get("routing_key") or self.queue or self.runtime.definition.default_queue)
+
+    def _dead_letter(
+        self, failure: FailureClass, reason: str, exc: Exception | None, deliveries: int = 1
+    ) -> None:
+        message = CapturedMessage.from_request(self.request, self._queue())
+        letter_id = self.runtime.dead_letters.add(
+            message,
+            reason=reason,
+            classification=failure,
+            exception_type=type(exc).__name__ if exc else None,
+            traceback="".join(traceback.format_exception(exc)) if exc else None,
+            deliveries=deliveries,
+        )
+        log.error("dead-lettered: %s", reason, extra={"dead_letter_id": letter_id})
+        self.send_event(
+            "task-dead-lettered",
+            reason=reason,
+            classification=str(failure),
+            dead_letter_id=letter_id,
+        )
+
+    def _correlation_id(self, args: tuple[Any, ...]) -> str | None:
+        header = getattr(self.request, CORRELATION_HEADER, None)
+        if header:
+            return str(header)
+        if args and isinstance(args[0], dict):
+            value = args[0].get("correlationid")
+            return str(value) if value else None
+        return None

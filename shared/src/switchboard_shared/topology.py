@@ -1,0 +1,69 @@
+"""Where messages go: the events exchange, per-service queues and their bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kombu import Exchange, Queue, binding
+
+EVENTS_EXCHANGE = Exchange("switchboard.events", type="topic", durable=True)
+DEAD_LETTER_EXCHANGE = Exchange("switchboard.dlx", type="topic", durable=True)
+EVENT_TASK_PREFIX = "event."
+
+
+def event_task_name(event_type: str) -> str:
+    return f"{EVENT_TASK_PREFIX}{event_type}"
+
+
+def event_type_of(task_name: str) -> str | None:
+    return task_name[len(EVENT_TASK_PREFIX) :] if task_name.startswith(EVENT_TASK_PREFIX) else None
+
+
+def events_queue_name(service: str) -> str:
+    return f"{service}.events"
+
+
+def binding_key(event_type: str) -> str:
+    """Routing keys are `<producer>.<type>`: a subscriber binds `*.<type>`, whoever produces it."""
+    return f"*.{event_type}"
+
+
+def events_queue(
+    service: str, event_types: Iterable[str], *, quorum: bool = False, delivery_limit: int = 5
+) -> Queue:
+    """The service's durable events queue, bound to each event type it handles.
+
+    On RabbitMQ it is a quorum queue with a delivery limit and a dead-letter exchange,
+    so the broker itself bounds a message that keeps killing consumers.
+    """
+    arguments: dict[str, object] = {}
+    if quorum:
+        arguments = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+            "x-dead-letter-routing-key": events_queue_name(service),
+        }
+    return Queue(
+        events_queue_name(service),
+        exchange=EVENTS_EXCHANGE,
+        bindings=[
+            binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in sorted(event_types)
+        ],
+        durable=True,
+        queue_arguments=arguments or None,
+    )
+
+
+def command_queue(name: str) -> Queue:
+    return Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
+
+
+def dead_letter_queue(service: str) -> Queue:
+    """Where RabbitMQ parks messages past the delivery limit; the kit drains it into the store."""
+    return Queue(
+        f"{service}.dead",
+        exchange=DEAD_LETTER_EXCHANGE,
+        routing_key=events_queue_name(service),
+        durable=True,
+    )

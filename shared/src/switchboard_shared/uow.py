@@ -1,0 +1,100 @@
+"""Unit of work: one transaction for a handler's writes, its inbox record and its outbox events."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .context import MessageContext
+from .contracts import Event
+from .envelopes import wrap
+from .outbox import OutboxRelay
+from .records import InboxRecord, OutboxMessage
+
+
+class DuplicateMessage(Exception):
+    """A concurrent delivery of the same message committed first."""
+
+
+class UnitOfWork(Protocol):
+    session: Session
+    context: MessageContext
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def publish(self, event: Event, *, subject: str | None = None) -> None: ...
+    def already_handled(self, message_id: str, handler: str) -> bool: ...
+    def record_handled(self, message_id: str, handler: str, result: Any = None) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class SqlAlchemyUnitOfWork:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        service: str,
+        context: MessageContext,
+        relay: OutboxRelay | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.service = service
+        self.context = context
+        self.relay = relay
+        self._outbox: list[OutboxMessage] = []
+
+    def __enter__(self) -> Self:
+        self.session = self.session_factory()
+        self._outbox = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+        self.session.close()
+
+    def publish(self, event: Event, *, subject: str | None = None) -> None:
+        envelope = wrap(event, service=self.service, context=self.context, subject=subject)
+        row = OutboxMessage(
+            id=envelope.id,
+            event_type=envelope.type,
+            routing_key=envelope.routing_key(),
+            envelope=envelope.model_dump(mode="json"),
+            attempts=0,
+        )
+        self.session.add(row)
+        self._outbox.append(row)
+
+    def already_handled(self, message_id: str, handler: str) -> bool:
+        return self.session.get(InboxRecord, (message_id, handler)) is not None
+
+    def handled_result(self, message_id: str, handler: str) -> Any:
+        record = self.session.get(InboxRecord, (message_id, handler))
+        return record.result if record else None
+
+    def record_handled(self, message_id: str, handler: str, result: Any = None) -> None:
+        self.session.add(InboxRecord(message_id=message_id, handler=handler, result=result))
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            if "inbox" in str(exc.orig).lower() or "inbox" in str(exc.statement or "").lower():
+                raise DuplicateMessage(str(exc.orig)) from exc
+            raise
+        rows, self._outbox = self._outbox, []
+        if self.relay is not None:
+            self.relay.publish_committed(rows)
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._outbox = []
