@@ -36,7 +36,7 @@ class CeleryEventPublisher:
         with self.app.producer_or_acquire() as producer:
             # Declaring the exchange in this process is what makes kombu's Redis
             # transport route by topic rather than by exact key (ARCHITECTURE §8).
-            producer.maybe_declare(EVENTS_EXCHANGE, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            producer.maybe_declare(EVENTS_EXCHANGE, retry=True, **PUBLISH_RETRY_POLICY)
             for envelope in envelopes:
                 task_id = str(uuid.uuid4())
                 message = amqp.as_task_v2(

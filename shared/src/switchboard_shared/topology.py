@@ -44,15 +44,18 @@ def events_queue(
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
             "x-dead-letter-routing-key": events_queue_name(service),
         }
-    return Queue(
+    types = sorted(event_types)
+    queue = Queue(
         events_queue_name(service),
-        exchange=EVENTS_EXCHANGE,
-        bindings=[
-            binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in sorted(event_types)
-        ],
+        bindings=[binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in types],
         durable=True,
         queue_arguments=arguments or None,
     )
+    # kombu clears `exchange` when bindings are given and Celery then fills in the default
+    # exchange, which would also bind this queue to a command queue's key: pin it to ours.
+    queue.exchange = EVENTS_EXCHANGE
+    queue.routing_key = binding_key(types[0]) if types else ""
+    return queue
 
 
 def command_queue(name: str) -> Queue:

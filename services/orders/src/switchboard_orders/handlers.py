@@ -23,6 +23,7 @@ def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
         return {"order_id": existing.id, "status": existing.status}
     order = Order(
         id=command.order_id,
+        status="pending_payment",
         customer_email=str(command.customer.email),
         customer_phone=command.customer.phone,
         category=command.category,
