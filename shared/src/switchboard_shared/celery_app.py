@@ -13,6 +13,7 @@ from .commands import CORRELATION_HEADER
 from .context import MessageContext
 from .contracts import Envelope
 from .deadletters import CapturedMessage
+from .direct import send_to_queue
 from .failures import FailureClass, ValidationFailure
 from .liveness import stamp
 from .logging import configure_logging
@@ -167,11 +168,11 @@ def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
     def liveness_probe(self: KitTask) -> list[str]:
         names = [q.name for q in app.conf.task_queues]
         for queue in names:
-            app.send_task(
+            send_to_queue(
+                app,
                 f"{name}.liveness_ack",
+                queue,
                 args=[queue],
-                exchange="",
-                routing_key=queue,
                 expires=definition.platform.liveness_probe_seconds * 4,
             )
         return names
@@ -190,10 +191,14 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
 
     @signals.worker_init.connect(weak=False)
     def _checks(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
         if platform.is_redis_broker:
             require_noeviction(platform.broker_url)
         runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
         runtime.create_schema()
+        if _is_amqp(platform.broker_url):
+            _declare_dead_letter_queue(app, definition)
         runtime.after_fork()
 
     @signals.worker_process_init.connect(weak=False)
@@ -202,12 +207,16 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
 
     @signals.task_unknown.connect(weak=False)
     def _unknown(
-        name: str = "", id: str = "", message: Any = None, exc: Any = None, **_: Any
+        sender: Any = None, name: str = "", id: str = "", message: Any = None, **_: Any
     ) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
         _dead_letter_raw(app, definition, name, id, message, f"unknown task/event type {name!r}")
 
     @signals.task_rejected.connect(weak=False)
-    def _rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
+    def _rejected(sender: Any = None, message: Any = None, exc: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
         headers = getattr(message, "headers", {}) or {}
         _dead_letter_raw(
             app,
@@ -217,6 +226,14 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             message,
             f"undecodable message: {exc}",
         )
+
+
+def _declare_dead_letter_queue(app: Celery, definition: ServiceDefinition) -> None:
+    """Where RabbitMQ parks event messages past the quorum delivery limit (kept, not consumed)."""
+    if not definition.registry.events:
+        return
+    with app.connection_for_write() as connection:
+        dead_letter_queue(definition.name)(connection.default_channel).declare()
 
 
 def _dead_letter_raw(

@@ -10,6 +10,7 @@ from celery import Celery
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from .direct import send_to_queue
 from .failures import FailureClass
 from .records import DeadLetter, DeliveryCount, utcnow
 
@@ -112,13 +113,13 @@ class DeadLetterStore:
         headers = {**body.get("headers", {}), "replay_of": letter.task_id}
         for key in ("id", "task", "retries", "redelivered"):
             headers.pop(key, None)
-        app.send_task(
+        send_to_queue(
+            app,
             letter.task_name,
+            letter.queue,
             args=body.get("args", []),
             kwargs=body.get("kwargs", {}),
             task_id=new_id,
-            exchange="",
-            routing_key=letter.queue,
             headers=headers,
         )
         with self.session_factory() as session, session.begin():
@@ -129,18 +130,23 @@ class DeadLetterStore:
 
 
 class DeliveryCounter:
-    """Counts deliveries of redelivered messages (first deliveries cost nothing)."""
+    """Counts the lost and redelivered deliveries of a message, to bound poison messages."""
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
 
-    def redelivered(self, task_id: str) -> int:
-        """Record one more delivery of a redelivered message; returns deliveries so far (≥ 2)."""
+    def add(self, task_id: str) -> int:
+        """Record one more lost or redelivered delivery of a message; returns the total."""
         with self.session_factory() as session, session.begin():
             row = session.get(DeliveryCount, task_id, with_for_update=True)
             if row is None:
-                row = DeliveryCount(task_id=task_id, deliveries=1)
+                row = DeliveryCount(task_id=task_id, deliveries=0)
                 session.add(row)
             row.deliveries += 1
             row.updated_at = utcnow()
             return row.deliveries
+
+    def count(self, task_id: str) -> int:
+        with self.session_factory() as session:
+            row = session.get(DeliveryCount, task_id)
+            return row.deliveries if row else 0

@@ -45,6 +45,9 @@ class CeleryEventPublisher:
                     args=[envelope],
                     kwargs={},
                     correlation_id=task_id,
+                    # Subscribers share this task id: a stored result of one would make another
+                    # subscriber's worker-lost redelivery look already done (celery request._success_was_stored).
+                    ignore_result=True,
                 )
                 headers = {**message.headers, "correlation_id": envelope["correlationid"]}
                 producer.publish(

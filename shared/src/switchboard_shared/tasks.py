@@ -6,6 +6,7 @@ import logging
 import traceback
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import Ignore, Retry
 
@@ -28,6 +29,12 @@ class KitTask(Task):
     abstract = True
     acks_late = True
     reject_on_worker_lost = True
+    # A lost worker's message is re-sent as a retry (to this service's own queue, see
+    # signature_from_request) rather than rejected back: kombu's Redis transport restores a
+    # rejected message through its original exchange, which re-routes a topic event.
+    retry_on_worker_lost = True
+    default_retry_delay = 1
+    max_retries = None  # bounded per failure class (failures.policies) and by max_deliveries
 
     @property
     def runtime(self) -> Any:
@@ -42,12 +49,11 @@ class KitTask(Task):
             return self.run(*args, **kwargs)
         rt = self.runtime
         bind_task(rt.service, self.request.id, self.name, self._correlation_id(args))
-        if (self.request.delivery_info or {}).get("redelivered"):
-            deliveries = rt.delivery_counter.redelivered(self.request.id)
-            if deliveries > rt.platform.max_deliveries:
-                reason = f"poison message: delivered {deliveries} times without completing"
-                self._dead_letter(FailureClass.RESOURCE, reason, None, deliveries)
-                raise Ignore()
+        deliveries = self._deliveries()
+        if deliveries > rt.platform.max_deliveries:
+            reason = f"poison message: delivered {deliveries} times without completing"
+            self._dead_letter(FailureClass.RESOURCE, reason, None, deliveries)
+            raise Ignore()
         try:
             with reporting_to(celery_sink(self)):
                 return self.run(*args, **kwargs)
@@ -57,6 +63,37 @@ class KitTask(Task):
             self._apply_policy(exc)
             raise
 
+    def _deliveries(self) -> int:
+        """Deliveries of this message so far; first deliveries cost no database round trip."""
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        if not redelivered and not self.request.retries:
+            return 1
+        counter = self.runtime.delivery_counter
+        lost = counter.add(self.request.id) if redelivered else counter.count(self.request.id)
+        return lost + 1
+
+    def on_retry(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Runs in the worker's main process when a pool child died under this message.
+        if isinstance(exc, WorkerLostError):
+            self.runtime.delivery_counter.add(task_id)
+
+    def signature_from_request(
+        self,
+        request: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        queue: Any = None,
+        **extra_options: Any,
+    ) -> Any:
+        """Events go back to this service's own queue, never through the exchange again."""
+        signature = super().signature_from_request(request, args, kwargs, queue, **extra_options)
+        if event_type_of(self.name) is not None:
+            signature.options.update(
+                exchange="", routing_key=events_queue_name(self.runtime.service)
+            )
+            signature.options.pop("queue", None)
+        return signature
+
     def _apply_policy(self, exc: Exception) -> None:
         rt = self.runtime
         failure = classify(exc)
@@ -65,20 +102,12 @@ class KitTask(Task):
         if policy.retries and retries < policy.max_retries:
             countdown = policy.countdown(retries, retry_after_of(exc))
             log.warning("retrying after %s failure in %.1fs: %s", failure, countdown, exc)
-            raise self.retry(
-                exc=exc, countdown=countdown, max_retries=policy.max_retries, **self._retry_route()
-            )
+            raise self.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries)
         reason = f"{failure} failure: {type(exc).__name__}: {exc}"
         if policy.retries:
             reason = f"retries exhausted ({retries}) after {reason}"
         self._dead_letter(failure, reason, exc)
         raise DeadLettered(reason) from exc
-
-    def _retry_route(self) -> dict[str, str]:
-        """Events retry to this service's own queue only, never back through the exchange."""
-        if event_type_of(self.name) is not None:
-            return {"exchange": "", "routing_key": events_queue_name(self.runtime.service)}
-        return {}
 
     def _queue(self) -> str:
         info = self.request.delivery_info or {}

@@ -1,0 +1,197 @@
+"""The bus under faults, across real worker processes, on Redis and on RabbitMQ.
+
+Each broker is paired with a database so both databases carry the whole suite:
+Redis with SQLite, RabbitMQ with PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from bus_cluster import BusCluster, bus_cluster, proxy_for, via_proxy
+from celery import Celery
+from switchboard_shared.direct import send_to_queue
+from switchboard_shared.testsupport import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("redis", "sqlite"), ("rabbitmq", "postgresql")],
+    ids=["redis-sqlite", "rabbitmq-postgresql"],
+)
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BusCluster]:
+    broker, database = request.param
+    with bus_cluster(broker, database, tmp_path_factory.mktemp(broker)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def producer(cluster: BusCluster):  # type: ignore[no-untyped-def]
+    return cluster.producer()
+
+
+def probe() -> str:
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+def test_event_is_handled_by_every_subscriber_and_no_other(cluster: BusCluster, producer) -> None:  # type: ignore[no-untyped-def]
+    probe_id = cluster.publish(producer, probe())
+    cluster.wait_effects("alpha", probe_id)
+    cluster.wait_effects("beta", probe_id)
+    time.sleep(1.0)
+    assert cluster.effects("alpha", probe_id) == 1
+    assert cluster.effects("beta", probe_id) == 1
+    assert cluster.effects("gamma", probe_id) == 0
+    assert "probe-happened" not in cluster.workers["gamma"].output()
+
+
+def test_same_event_delivered_twice_has_one_effect(cluster: BusCluster, producer) -> None:  # type: ignore[no-untyped-def]
+    probe_id = probe()
+    cluster.publish(producer, probe_id)
+    cluster.wait_effects("alpha", probe_id)
+    with producer.session_factory() as session:
+        from switchboard_shared.records import OutboxMessage
+
+        envelope = (
+            session.query(OutboxMessage)
+            .filter(OutboxMessage.envelope["data"]["probe_id"].as_string() == probe_id)
+            .one()
+            .envelope
+        )
+    producer.relay.publisher.publish([envelope, envelope])
+    wait_until(lambda: cluster.workers["alpha"].output().count(envelope["id"]) >= 3, 30)
+    wait_until(lambda: cluster.workers["beta"].output().count(envelope["id"]) >= 3, 30)
+    assert cluster.effects("alpha", probe_id) == 1
+    assert cluster.effects("beta", probe_id) == 1
+    assert len(cluster.attempts("alpha", probe_id)) == 1, "the duplicate never reached the handler"
+
+
+def test_broker_down_at_commit_events_are_delivered_after_it_returns(cluster: BusCluster) -> None:
+    proxy = proxy_for(cluster.broker_url)
+    runtime = cluster.producer(via_proxy(cluster.broker_url, proxy.port))
+    proxy.stop()
+    probes = [probe() for _ in range(5)]
+    started = time.monotonic()
+    for probe_id in probes:
+        cluster.publish(runtime, probe_id)
+    assert time.monotonic() - started < 30, "a down broker must not stall commits"
+    assert runtime.relay.pending_count() == len(probes)
+    assert all(cluster.effects("alpha", p) == 0 for p in probes)
+
+    proxy.start()
+    assert runtime.relay.sweep() == len(probes)
+    for probe_id in probes:
+        cluster.wait_effects("alpha", probe_id)
+        cluster.wait_effects("beta", probe_id)
+    assert runtime.relay.pending_count() == 0
+    assert [cluster.effects("alpha", p) for p in probes] == [1] * len(probes)
+    proxy.stop()
+
+
+def test_worker_killed_mid_handler_redelivers_and_the_effect_happens_once(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    probe_id = cluster.publish(producer, probe(), alpha="hang_once")
+    pid_file = cluster.scratch / f"alpha-{probe_id}.pid"
+    wait_until(pid_file.exists, 30)
+    child = int(pid_file.read_text())
+    assert child in cluster.workers["alpha"].children()
+    os.kill(child, signal.SIGKILL)
+
+    cluster.wait_effects("alpha", probe_id, timeout=60)
+    time.sleep(1.0)
+    assert cluster.effects("alpha", probe_id) == 1
+    assert len(cluster.attempts("alpha", probe_id)) == 2, "redelivered exactly once"
+    assert cluster.effects("beta", probe_id) == 1
+    assert len(cluster.attempts("beta", probe_id)) == 1
+
+
+def test_message_that_keeps_killing_the_worker_is_dead_lettered_after_bounded_deliveries(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    probe_id = cluster.publish(producer, probe(), alpha="crash")
+    wait_until(lambda: any("poison" in d.reason for d in cluster.dead_letters("alpha")), 90)
+    letter = next(d for d in cluster.dead_letters("alpha") if "poison" in d.reason)
+    assert letter.deliveries == 4  # SWITCHBOARD_MAX_DELIVERIES=3 deliveries ran, the 4th is stopped
+    assert letter.message["args"][0]["data"]["probe_id"] == probe_id
+    assert len(cluster.attempts("alpha", probe_id)) == 3
+    cluster.wait_effects("beta", probe_id)
+    assert cluster.workers["alpha"].process.poll() is None, "the worker survives"
+
+
+def test_validation_error_is_dead_lettered_at_once_with_the_reason(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    probe_id = cluster.publish(producer, probe(), alpha="invalid")
+    wait_until(lambda: any(probe_id in d.reason for d in cluster.dead_letters("alpha")), 30)
+    letter = next(d for d in cluster.dead_letters("alpha") if probe_id in d.reason)
+    assert letter.classification == "validation"
+    assert "is not acceptable to alpha" in letter.reason
+    assert letter.task_name == "event.probe-happened"
+    assert letter.message["args"][0]["data"]["probe_id"] == probe_id
+    cluster.wait_effects("beta", probe_id)
+    time.sleep(1.0)
+    assert len(cluster.attempts("alpha", probe_id)) == 1, "validation failures never retry"
+    assert cluster.effects("alpha", probe_id) == 0
+
+
+def test_network_error_retries_with_backoff_and_only_that_service_runs_again(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    probe_id = cluster.publish(producer, probe(), alpha="flaky:2")
+    cluster.wait_effects("alpha", probe_id, timeout=60)
+    cluster.wait_effects("beta", probe_id)
+    time.sleep(1.0)
+    attempts = cluster.attempts("alpha", probe_id)
+    assert len(attempts) == 3
+    first_gap, second_gap = attempts[1] - attempts[0], attempts[2] - attempts[1]
+    assert first_gap >= 0.25, "retried after a backoff, not at once"
+    assert second_gap > first_gap, "the backoff grows"
+    assert len(cluster.attempts("beta", probe_id)) == 1, "the retry went to alpha's queue only"
+    assert cluster.effects("alpha", probe_id) == 1
+    assert cluster.effects("beta", probe_id) == 1
+
+
+def test_malformed_envelope_and_unknown_event_type_are_dead_lettered_and_the_worker_keeps_running(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    client = Celery("intruder", broker=cluster.broker_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    send_to_queue(client, "event.probe-happened", "alpha.events", args=["not an envelope"])
+    send_to_queue(
+        client,
+        "event.probe-happened",
+        "alpha.events",
+        args=[{"type": "probe-happened", "data": {}}],
+    )
+    send_to_queue(client, "event.never-heard-of", "alpha.events", args=[{"type": "never-heard-of"}])
+
+    def reasons() -> list[str]:
+        return [d.reason for d in cluster.dead_letters("alpha")]
+
+    wait_until(
+        lambda: (
+            sum(
+                any(s in r for r in reasons())
+                for s in ("must be an envelope", "correlationid", "never-heard-of")
+            )
+            == 3
+        ),
+        30,
+    )
+    unknown = next(d for d in cluster.dead_letters("alpha") if "never-heard-of" in d.reason)
+    assert unknown.classification == "validation"
+    assert "unknown" in unknown.reason
+
+    probe_id = cluster.publish(producer, probe())
+    cluster.wait_effects("alpha", probe_id)
+    assert cluster.workers["alpha"].process.poll() is None
