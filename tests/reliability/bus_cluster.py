@@ -51,7 +51,7 @@ class BusCluster:
         env = {
             "SWITCHBOARD_BROKER_URL": self.broker_url,
             "SWITCHBOARD_REDIS_URL": self.redis_url,
-            "SWITCHBOARD_RETRY_BASE_SECONDS": "0.4",
+            "SWITCHBOARD_RETRY_BASE_SECONDS": "1.0",
             "SWITCHBOARD_MAX_DELIVERIES": "3",
             "SWITCHBOARD_DATA_DIR": str(self.scratch),
             "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,16 +30,23 @@ class CapturedMessage:
             task_id=str(request.id),
             task_name=str(request.task),
             queue=queue,
-            body={
-                "task": request.task,
-                "id": request.id,
-                "args": list(request.args or []),
-                "kwargs": dict(request.kwargs or {}),
-                "headers": {k: v for k, v in (request.headers or {}).items() if _jsonable(v)},
-                "retries": request.retries,
-                "delivery_info": {k: v for k, v in delivery_info.items() if _jsonable(v)},
-            },
+            body=_json_safe(
+                {
+                    "task": request.task,
+                    "id": request.id,
+                    "args": list(request.args or []),
+                    "kwargs": dict(request.kwargs or {}),
+                    "headers": {k: v for k, v in (request.headers or {}).items() if _jsonable(v)},
+                    "retries": request.retries,
+                    "delivery_info": {k: v for k, v in delivery_info.items() if _jsonable(v)},
+                }
+            ),
         )
+
+
+def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
+    """Headers may carry datetimes (eta, expires): store them as ISO strings."""
+    return json.loads(json.dumps(value, default=str))  # type: ignore[no-any-return]
 
 
 def _jsonable(value: Any) -> bool:

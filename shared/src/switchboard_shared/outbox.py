@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -16,17 +17,28 @@ SWEEP_BATCH = 500
 
 
 class OutboxRelay:
-    def __init__(self, session_factory: sessionmaker[Session], publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        publisher: EventPublisher,
+        *,
+        pause_after_failure: float = 5.0,
+    ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
+        self.pause_after_failure = pause_after_failure
+        self._paused_until = 0.0
 
     def publish_committed(self, rows: Sequence[OutboxMessage]) -> bool:
         """Publish rows just committed; on failure leave them for the sweep. True when sent."""
         if not rows:
             return True
+        if time.monotonic() < self._paused_until:
+            return False  # the broker just failed: don't stall every commit on it
         try:
             self.publisher.publish([row.envelope for row in rows])
         except Exception as exc:  # the broker may be down: the sweep publishes later
+            self._paused_until = time.monotonic() + self.pause_after_failure
             log.warning("outbox publish deferred: %s: %s", type(exc).__name__, exc)
             return False
         self._mark_published([row.id for row in rows])

@@ -101,6 +101,8 @@ class KitTask(Task):
         retries = self.request.retries or 0
         if policy.retries and retries < policy.max_retries:
             countdown = policy.countdown(retries, retry_after_of(exc))
+            if not rt.platform.is_redis_broker:
+                countdown = max(1, round(countdown))  # RabbitMQ delays in whole seconds
             log.warning("retrying after %s failure in %.1fs: %s", failure, countdown, exc)
             raise self.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries)
         reason = f"{failure} failure: {type(exc).__name__}: {exc}"

@@ -23,6 +23,25 @@ def events_queue_name(service: str) -> str:
     return f"{service}.events"
 
 
+def retry_key(service: str) -> str:
+    """A key only this service's events queue is bound to: retries reach no other subscriber.
+
+    Three words, so no `*.<type>` subscription can match it; native delayed delivery on
+    RabbitMQ quorum queues forwards delayed retries by this key too.
+    """
+    return f"switchboard.retry.{service}"
+
+
+def retry_route(service: str) -> Queue:
+    """Where a retried event goes: the events exchange, by the service's retry key."""
+    return Queue(
+        events_queue_name(service),
+        exchange=EVENTS_EXCHANGE,
+        routing_key=retry_key(service),
+        no_declare=True,
+    )
+
+
 def binding_key(event_type: str) -> str:
     """Routing keys are `<producer>.<type>`: a subscriber binds `*.<type>`, whoever produces it."""
     return f"*.{event_type}"
@@ -47,14 +66,18 @@ def events_queue(
     types = sorted(event_types)
     queue = Queue(
         events_queue_name(service),
-        bindings=[binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in types],
+        bindings=[
+            *(binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in types),
+            binding(EVENTS_EXCHANGE, routing_key=retry_key(service)),
+        ],
         durable=True,
         queue_arguments=arguments or None,
     )
     # kombu clears `exchange` when bindings are given and Celery then fills in the default
-    # exchange, which would also bind this queue to a command queue's key: pin it to ours.
+    # exchange, which would also bind this queue to a command queue's key: pin it to the
+    # events exchange with the service's own retry key.
     queue.exchange = EVENTS_EXCHANGE
-    queue.routing_key = binding_key(types[0]) if types else ""
+    queue.routing_key = retry_key(service)
     return queue
 
 
