@@ -195,3 +195,29 @@ def test_malformed_envelope_and_unknown_event_type_are_dead_lettered_and_the_wor
     probe_id = cluster.publish(producer, probe())
     cluster.wait_effects("alpha", probe_id)
     assert cluster.workers["alpha"].process.poll() is None
+
+
+def test_liveness_proves_consumption_and_a_stalled_worker_turns_stale(cluster: BusCluster) -> None:
+    from switchboard_shared.liveness import read
+    from switchboard_shared.redis_checks import redis_client
+
+    client = Celery("ops", broker=cluster.broker_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    redis = redis_client(cluster.redis_url)
+    queues = ["alpha.normal", "alpha.events"]
+
+    def probe_and_read(max_age: float) -> list[bool]:
+        send_to_queue(client, "alpha.liveness_probe", "alpha.normal")
+        time.sleep(1.5)
+        return [q.healthy for q in read(redis, "alpha", queues, max_age)]
+
+    wait_until(lambda: all(probe_and_read(5.0)), 30)
+
+    worker = cluster.workers["alpha"]
+    os.kill(worker.process.pid, signal.SIGSTOP)  # connected, but consuming nothing
+    try:
+        time.sleep(3.0)
+        assert not any(probe_and_read(3.0)), "a worker that stopped consuming must show as stale"
+    finally:
+        os.kill(worker.process.pid, signal.SIGCONT)
+    wait_until(lambda: all(probe_and_read(5.0)), 30)
