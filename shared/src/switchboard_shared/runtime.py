@@ -83,8 +83,17 @@ class ServiceRuntime:
         )
 
     def create_schema(self) -> None:
-        extra = [self.definition.metadata] if self.definition.metadata is not None else []
-        create_all(self.engine, *extra)
+        """Apply the kit's and the service's Alembic migrations (safe from several workers).
+
+        A service with no `switchboard_<name>/migrations/versions` (one defined in a test) gets
+        the kit's migrations and `create_all` for its own tables.
+        """
+        from .migrate import service_versions_dir, upgrade
+
+        versions_dir = service_versions_dir(self.service)
+        upgrade(self.database_url, self.service, self.definition.metadata, versions_dir)
+        if versions_dir is None and self.definition.metadata is not None:
+            create_all(self.engine, self.definition.metadata)
 
     def after_fork(self) -> None:
         """Forked children must not share the parent's pooled connections."""

@@ -1,0 +1,173 @@
+"""`switchboard-standalone` (what `make run` starts), for real: embedded Redis, five workers
+with beat and the gateway; an order placed over HTTP reaches orders and then payments through
+the outbox and the events exchange; SIGTERM stops every process it started and exits 0."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from switchboard_shared.testsupport import free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ORDER = {
+    "customer": {"email": "ada@example.com", "phone": "+15555550100"},
+    "category": "cnc-machining",
+    "region": "eu-west",
+    "items": [{"sku": "bracket-al-6061", "quantity": 3, "unit_amount": 1250}],
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+}
+
+
+def launcher_command() -> list[str]:
+    script = Path(sys.executable).parent / "switchboard-standalone"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "switchboard_gateway.standalone"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.add(int(entry.name))
+    return members
+
+
+def rows(db: Path, query: str, *params: object) -> list[tuple[object, ...]]:
+    if not db.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+        try:
+            return conn.execute(query, params).fetchall()
+        except sqlite3.OperationalError:  # table not created yet
+            return []
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, Path]]:
+    data = tmp_path / "data"
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SWITCHBOARD_")
+        and not key.endswith("_DATABASE_URL")  # every service on its SQLite file in `data`
+    }
+    env.update(
+        SWITCHBOARD_API_KEYS="test-key",
+        SWITCHBOARD_PORT=str(port),
+        SWITCHBOARD_DATA_DIR=str(data),
+    )
+    output = tmp_path / "standalone.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            launcher_command(),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process, data, port, output
+    finally:
+        if process.poll() is None:  # the test failed before stopping it: leave nothing behind
+            run_file = data / "run" / "standalone.json"
+            groups = [process.pid]
+            with contextlib.suppress(OSError, ValueError):
+                groups += json.loads(run_file.read_text())["children"].values()
+            for pgid in groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            process.wait(10)
+
+
+def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  # type: ignore[no-untyped-def]
+    process, data, port, output = standalone
+
+    def banner() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"launcher exited {process.returncode}:\n{output.read_text()}")
+        return "Switchboard is running." in output.read_text()
+
+    wait_until(banner, timeout=90, interval=0.2)
+    text = output.read_text()
+    assert "test-key" in text  # the key it uses, printed for copy and paste
+    assert f"http://127.0.0.1:{port}/api/v1/orders" in text  # the curl that places an order
+
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/api/v1/health", timeout=5).json() == {"status": "ok"}
+    response = httpx.post(
+        f"{base}/api/v1/orders",
+        json=ORDER,
+        headers={"Authorization": "Bearer test-key"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    order_id = response.json()["order_id"]
+
+    # orders' worker ran orders.create; its outbox published order-created over the embedded
+    # Redis; payments' worker consumed it from payments.events and wrote its payment.
+    wait_until(
+        lambda: rows(data / "orders.db", "select status from orders where id = ?", order_id),
+        timeout=30,
+    )
+    wait_until(
+        lambda: rows(
+            data / "payments.db", "select status from payments where order_id = ?", order_id
+        ),
+        timeout=30,
+    )
+    assert rows(
+        data / "payments.db", "select amount from payments where order_id = ?", order_id
+    ) == [(3750,)]
+
+    state = json.loads((data / "run" / "standalone.json").read_text())
+    assert state["pid"] == process.pid
+    assert set(state["children"]) == {
+        "orders",
+        "payments",
+        "email",
+        "reports",
+        "integrations",
+        "gateway",
+    }
+    started = set().union(*(group_members(pgid) for pgid in state["children"].values()))
+    assert state["redis_pid"] and alive(state["redis_pid"])
+    started.add(state["redis_pid"])
+    # each worker is a main process plus its pool: more processes than groups
+    assert len(started) > len(state["children"]) + 1
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(40) == 0, output.read_text()[-3000:]
+
+    survivors = sorted(pid for pid in started if alive(pid))
+    assert survivors == [], f"still running after shutdown: {survivors}"
+    assert not (data / "run" / "standalone.json").exists()
+    assert "Switchboard stopped." in output.read_text()
