@@ -494,7 +494,7 @@ class Launcher:
             f"  API key        {self.api_key}",
             f"  Gateway        {self.base_url}/api/v1/health",
             f"  API docs       {self.base_url}/docs",
-            f"  Broker         {self.broker_url}",
+            f"  Broker         {_masked(self.broker_url)}",
             f"  Data and logs  {self.data_dir} (logs/<service>.log)",
         ]
         if self.flower:
@@ -537,6 +537,11 @@ class ChildDied(RuntimeError):
         super().__init__(f"{child.name} exited unexpectedly with code {code}")
         self.child = child
         self.code = code
+
+
+def _masked(url: str) -> str:
+    """The URL without its password, for printing."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _is_ours(pid: int) -> bool:
