@@ -63,7 +63,7 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
         transport["queue_order_strategy"] = "priority"
     app.conf.update(
         broker_url=platform.broker_url,
-        result_backend=_result_backend(platform.effective_redis_url),
+        result_backend=platform.effective_redis_url,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
@@ -88,10 +88,6 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
         beat_schedule={**_kit_schedule(definition), **definition.beat_schedule},
         timezone="UTC",
     )
-
-
-def _result_backend(redis_url: str) -> str:
-    return redis_url.replace("redis+socket://", "redis+socket://", 1)
 
 
 def _kit_schedule(definition: ServiceDefinition) -> dict[str, dict[str, Any]]:
@@ -195,7 +191,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             return
         if platform.is_redis_broker:
             require_noeviction(platform.broker_url)
-        runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
+        runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined,union-attr]
         runtime.create_schema()
         if _is_amqp(platform.broker_url):
             _declare_dead_letter_queue(app, definition)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ class DeadLetterStore:
             )
         return letter_id
 
-    def list(self, limit: int = 50, offset: int = 0) -> list[DeadLetter]:
+    def list(self, limit: int = 50, offset: int = 0) -> builtins.list[DeadLetter]:
         with self.session_factory() as session:
             query = (
                 select(DeadLetter)
@@ -101,15 +102,14 @@ class DeadLetterStore:
         with self.session_factory() as session:
             return session.get(DeadLetter, letter_id)
 
-    def for_task(self, task_id: str) -> list[DeadLetter]:
+    def for_task(self, task_id: str) -> builtins.list[DeadLetter]:
         with self.session_factory() as session:
             return list(session.scalars(select(DeadLetter).where(DeadLetter.task_id == task_id)))
 
     def delete(self, letter_id: str) -> bool:
         with self.session_factory() as session, session.begin():
-            return (
-                session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id)).rowcount > 0
-            )
+            result = session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def replay(self, letter_id: str, app: Celery) -> str:
         """Send the original message again, to its original queue, as a new attempt."""

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -37,7 +38,7 @@ def stamp(client: redis.Redis, service: str, queue: str, worker: str) -> None:
 def read(
     client: redis.Redis, service: str, queues: list[str], max_age: float
 ) -> list[QueueLiveness]:
-    values = client.hgetall(KEY.format(service=service))
+    values = cast(dict[str, str], client.hgetall(KEY.format(service=service)))
     now = time.time()
     result = []
     for queue in queues:
@@ -49,7 +50,7 @@ def read(
 
 
 def workers(client: redis.Redis, service: str) -> dict[str, float]:
-    values = client.hgetall(KEY.format(service=service))
+    values = cast(dict[str, str], client.hgetall(KEY.format(service=service)))
     return {
         k.removeprefix("worker:"): float(v) for k, v in values.items() if k.startswith("worker:")
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import redis
 
 
@@ -19,7 +21,8 @@ def redis_client(url: str) -> redis.Redis:
 
 def require_noeviction(url: str) -> None:
     """Refuse a Redis that may evict keys: kombu's bindings and queues would vanish silently."""
-    policy = redis_client(url).info("memory").get("maxmemory_policy", "noeviction")
+    info = cast(dict[str, Any], redis_client(url).info("memory"))
+    policy = info.get("maxmemory_policy", "noeviction")
     if policy != "noeviction":
         raise UnsafeRedis(
             f"Redis at {url.split('@')[-1]} has maxmemory-policy={policy!r}; Switchboard needs "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import email, integrations, orders, payments, reports
 from .base import Command, Event
+
+T = TypeVar("T")
 
 _MODULES = (orders, payments, email, reports, integrations)
 
@@ -20,13 +23,13 @@ class EventSpec:
     type: str
     version: int
     producer: str
-    model: type[Event]
+    model: builtins.type[Event]
 
     def schema(self) -> dict[str, Any]:
         return self.model.model_json_schema()
 
 
-def _subclasses_in(module: object, base: type) -> list[type]:
+def _subclasses_in(module: object, base: type[T]) -> list[type[T]]:
     return [
         value
         for value in vars(module).values()

@@ -6,6 +6,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Protocol
 
+from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass
 
 from ..config import EmailSettings
@@ -25,6 +26,7 @@ class SmtpMailer:
     def __init__(self, settings: EmailSettings) -> None:
         self.settings = settings
 
+    @retry_blips()
     def send(self, message: EmailMessage) -> None:
         s = self.settings
         client_type = smtplib.SMTP_SSL if s.smtp_ssl else smtplib.SMTP

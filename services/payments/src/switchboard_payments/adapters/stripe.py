@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import stripe
-
+from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass, register_classifier
 
 
@@ -27,8 +27,15 @@ class Charge:
 
 
 class PaymentProvider(Protocol):
-    def charge(self, *, order_id: str, amount: int, currency: str, payment_method: str,
-               idempotency_key: str) -> Charge: ...
+    def charge(
+        self,
+        *,
+        order_id: str,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+    ) -> Charge: ...
     def refund(self, *, intent_id: str, idempotency_key: str) -> str: ...
     def recent_intents(self, *, created_after: int, limit: int = 100) -> list[Charge]: ...
 
@@ -52,15 +59,30 @@ register_classifier(_classify_stripe)
 class StripeProvider:
     def __init__(self, api_key: str, api_base: str, timeout: float = 20.0) -> None:
         self.client = stripe.StripeClient(
-            api_key, base_addresses={"api": api_base}, max_network_retries=0,
-            http_client=stripe.HTTPXClient(timeout=timeout) if hasattr(stripe, "HTTPXClient") else None,
+            api_key,
+            base_addresses={"api": api_base},
+            max_network_retries=0,
+            http_client=stripe.HTTPXClient(timeout=timeout)
+            if hasattr(stripe, "HTTPXClient")
+            else None,
         )
 
-    def charge(self, *, order_id: str, amount: int, currency: str, payment_method: str,
-               idempotency_key: str) -> Charge:
+    @retry_blips()
+    def charge(
+        self,
+        *,
+        order_id: str,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+    ) -> Charge:
         params: dict[str, Any] = {
-            "amount": amount, "currency": currency, "payment_method": payment_method,
-            "confirm": True, "metadata": {"order_id": order_id},
+            "amount": amount,
+            "currency": currency,
+            "payment_method": payment_method,
+            "confirm": True,
+            "metadata": {"order_id": order_id},
             "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
         try:
@@ -72,6 +94,7 @@ class StripeProvider:
             raise PaymentDeclined(code, exc.user_message or str(exc)) from exc
         return Charge(intent.id, intent.status, intent.amount, intent.currency)
 
+    @retry_blips()
     def refund(self, *, intent_id: str, idempotency_key: str) -> str:
         refund = self.client.v1.refunds.create(
             params={"payment_intent": intent_id}, options={"idempotency_key": idempotency_key}
