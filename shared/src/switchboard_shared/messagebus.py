@@ -43,14 +43,17 @@ class HandlerRegistry:
         """Adapters a handler asks for by parameter name (`mailer`, `stripe` …), set by bootstrap."""
         self.dependencies.update(dependencies)
 
-    def call(self, fn: Callable[..., Any], message: Any, uow: UnitOfWork) -> Any:
+    def call(self, fn: Callable[..., Any], message: Any, uow: UnitOfWork, **context: Any) -> Any:
+        """Call `fn(message, uow, ...)`, filling further parameters by name from the
+        dependencies or from `context` (an event handler may ask for its `envelope`)."""
+        available = {**self.dependencies, **context}
         wanted = _extra_parameters(fn)
-        missing = [name for name in wanted if name not in self.dependencies]
+        missing = [name for name in wanted if name not in available]
         if missing:
             raise LookupError(
                 f"{handler_name(fn)} needs {missing}: call registry.provide() in bootstrap"
             )
-        return fn(message, uow, **{name: self.dependencies[name] for name in wanted})
+        return fn(message, uow, **{name: available[name] for name in wanted})
 
     def on(self, *models: type[Event]) -> Callable[[F], F]:
         def register(fn: F) -> F:
@@ -90,7 +93,7 @@ def handle_event(
                     )
                     continue
                 uow.record_handled(envelope.id, name)
-                registry.call(fn, event, uow)
+                registry.call(fn, event, uow, envelope=envelope)
                 uow.commit()
         except DuplicateMessage:
             log.info(

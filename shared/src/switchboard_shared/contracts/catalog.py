@@ -6,12 +6,12 @@ import builtins
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import email, integrations, orders, payments, reports
+from . import email, gateway, integrations, orders, payments, reports
 from .base import Command, Event
 
 T = TypeVar("T")
 
-_MODULES = (orders, payments, email, reports, integrations)
+_MODULES = (orders, payments, email, reports, integrations, gateway)
 
 
 class UnknownEventType(LookupError):

@@ -92,6 +92,46 @@ class OrderPaymentReminder(Event):
     currency: str
 
 
+class CancelOrder(Command):
+    task_name: ClassVar[str] = "orders.cancel"
+    queue: ClassVar[str] = "orders.critical"
+
+    order_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="requested_by_customer", max_length=200)
+
+
+class CreateSupplier(Command):
+    task_name: ClassVar[str] = "orders.create_supplier"
+    queue: ClassVar[str] = "orders.normal"
+
+    supplier_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    categories: list[str] = Field(min_length=1, max_length=50)
+    region: str = Field(min_length=1, max_length=64)
+    capacity: int = Field(gt=0, le=1_000_000)
+    rating: float = Field(default=4.0, ge=0, le=5)
+
+
+class ListSuppliers(Command):
+    task_name: ClassVar[str] = "orders.list_suppliers"
+    queue: ClassVar[str] = "orders.normal"
+
+    category: str | None = None
+    limit: int = Field(default=50, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class SupplierRegistered(Event):
+    type: ClassVar[str] = "supplier-registered"
+    producer: ClassVar[str] = PRODUCER
+
+    supplier_id: str
+    name: str
+    categories: list[str]
+    region: str
+    capacity: int
+
+
 OrderStatus = Literal[
     "pending_payment", "paid", "matched", "unmatched", "payment_failed", "cancelled", "refunded"
 ]

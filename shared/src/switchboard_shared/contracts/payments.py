@@ -19,6 +19,16 @@ class RefundPayment(Command):
     reason: str = Field(default="requested_by_customer", max_length=200)
 
 
+class PaymentReconciliationMismatch(Event):
+    type: ClassVar[str] = "payment-reconciliation-mismatch"
+    producer: ClassVar[str] = PRODUCER
+
+    payment_id: str
+    order_id: str
+    local_status: str
+    provider_status: str
+
+
 class PaymentSucceeded(Event):
     type: ClassVar[str] = "payment-succeeded"
     producer: ClassVar[str] = PRODUCER

@@ -1,0 +1,33 @@
+"""What the gateway publishes: provider callbacks it verified and recorded, handed on as events."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .base import Event
+
+PRODUCER = "gateway"
+
+
+class StripeEventReceived(Event):
+    """A Stripe webhook whose signature was verified; `stripe_event_id` is unique per event."""
+
+    type: ClassVar[str] = "stripe-event-received"
+    producer: ClassVar[str] = PRODUCER
+
+    stripe_event_id: str
+    stripe_type: str
+    object: dict[str, Any]
+    created: int
+
+
+class TwilioStatusReceived(Event):
+    """A Twilio status callback whose signature was verified."""
+
+    type: ClassVar[str] = "twilio-status-received"
+    producer: ClassVar[str] = PRODUCER
+
+    message_sid: str
+    status: str
+    to: str | None = None
+    error_code: str | None = None
