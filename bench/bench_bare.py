@@ -22,4 +22,10 @@ def build(broker_url: str) -> Celery:
     return bare
 
 
-app = build(os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"))
+def __getattr__(name: str) -> Celery:
+    """`app`, built on first use (by `celery -A bench_bare`), from the environment."""
+    if name != "app":
+        raise AttributeError(name)
+    global app
+    app = build(os.environ["BENCH_BROKER_URL"])
+    return app

@@ -79,9 +79,15 @@ def build(
     return app
 
 
-app = build(
-    SINK,
-    os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0"),
-    os.environ.get("BENCH_REDIS_URL", os.environ.get("BENCH_BROKER_URL", "")),
-    os.environ.get("BENCH_DATABASE_URL", "sqlite:///bench-sink.db"),
-)
+def __getattr__(name: str) -> Celery:
+    """`app`, built on first use (by `celery -A bench_service`), from the environment."""
+    if name != "app":
+        raise AttributeError(name)
+    global app
+    app = build(
+        SINK,
+        os.environ["BENCH_BROKER_URL"],
+        os.environ.get("BENCH_REDIS_URL") or os.environ["BENCH_BROKER_URL"],
+        os.environ["BENCH_DATABASE_URL"],
+    )
+    return app

@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -48,6 +49,10 @@ from bench_service import SINK, SOURCE, BenchEffect, BenchHappened  # noqa: E402
 TARGETS = {"consume_ratio": 0.6, "publish_ratio": 1.0, "latency_p50_ms": 15.0, "latency_p99_ms": 60.0}
 COMMIT_BATCH = 100  # events per producer transaction when filling the outbox
 WORKER_CONCURRENCY = 2
+
+
+# Each database's run builds its own apps with the same task names, as separate services would.
+warnings.filterwarnings("ignore", message=".*already registered to a different callable")
 
 
 def log(line: str) -> None:
@@ -101,10 +106,13 @@ def worker(app: str, env: dict[str, str], log_path: Path) -> Iterator[WorkerProc
             process.process.kill()
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_for(
+    predicate: Any, timeout: float, what: str, interval: float = 0.05, progress: Any = None
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
+            what = what.format(progress()) if progress else what
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
@@ -216,7 +224,12 @@ def run_platform(
         with worker(
             "bench_service", worker_env(broker_url, sink_url, scratch), scratch / "sink-worker.log"
         ):
-            wait_for(lambda: platform.effects("throughput") >= n, 60 + n / 20, f"{n} handled")
+            wait_for(
+                lambda: platform.effects("throughput") >= n,
+                60 + n / 20,
+                f"{n} handled (got {{}})",
+                progress=lambda: platform.effects("throughput"),
+            )
             first, last = platform.span("throughput")
             consume_rate = (n - 1) / (last - first)
             log(f"  worker: {n} handled in {last - first:.2f}s -> {consume_rate:,.0f}/s")

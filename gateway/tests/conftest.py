@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +13,10 @@ from switchboard_gateway.main import create_app
 
 
 @pytest.fixture
-def settings() -> GatewaySettings:
-    return GatewaySettings(api_keys=f"{API_KEY},{OTHER_KEY}", broker_url="memory://")
+def settings(tmp_path: Path) -> GatewaySettings:
+    return GatewaySettings(
+        api_keys=f"{API_KEY},{OTHER_KEY}", broker_url="memory://", data_dir=tmp_path
+    )
 
 
 @pytest.fixture

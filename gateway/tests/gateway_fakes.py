@@ -40,17 +40,23 @@ class RecordingSender:
 
     sent: list[SentCommand] = field(default_factory=list)
 
-    def send(self, command: Command, correlation_id: str) -> str:
-        task_id = str(uuid.uuid4())
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
+        task_id = task_id or str(uuid.uuid4())
         self.sent.append(SentCommand(command, correlation_id, task_id))
         return task_id
 
+    def call(self, command: Command, correlation_id: str, timeout: float = 10.0) -> Any:
+        self.send(command, correlation_id)
+        return self.answers[command.task_name]
+
 
 class UnavailableSender:
-    def send(self, command: Command, correlation_id: str) -> str:
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
         raise BrokerUnavailable("broker down")
 
 
 class ExplodingSender:
-    def send(self, command: Command, correlation_id: str) -> str:
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
         raise RuntimeError("secret internal detail: db password hunter2")

@@ -150,5 +150,5 @@ def test_gateway_over_real_http(gateway_url: str, broker: redis.Redis) -> None:
     assert body["status_url"] == f"/api/v1/tasks/{body['task_id']}"
     [message] = queued_messages(broker)
     assert message["headers"]["id"] == body["task_id"]
-    assert message["headers"][CORRELATION_HEADER] == "e2e-1"
+    assert message["headers"][CORRELATION_HEADER] == body["order_id"], "the order id is the flow's"
     assert task_args(message)[0]["order_id"] == body["order_id"]

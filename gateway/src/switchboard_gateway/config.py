@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_shared.settings import PlatformSettings
 
@@ -19,6 +19,10 @@ class GatewaySettings(PlatformSettings):
     api_keys: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = ONE_MIB
     public_url: str = "http://127.0.0.1:8000"
+    stripe_webhook_secret: str = Field(
+        default="whsec_switchboard_local",
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_STRIPE_WEBHOOK_SECRET"),
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -7,12 +7,14 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from switchboard_shared.logging import configure_logging
 
+from switchboard_gateway import webhooks
 from switchboard_gateway.api.v1 import build_v1_router
 from switchboard_gateway.body_limit import BodyLimitMiddleware
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.errors import install_error_handlers
 from switchboard_gateway.request_log import RequestLogMiddleware
 from switchboard_gateway.sender import CeleryCommandSender, CommandSender
+from switchboard_gateway.store import LazyStore
 
 
 def _version() -> str:
@@ -23,7 +25,9 @@ def _version() -> str:
 
 
 def create_app(
-    settings: GatewaySettings | None = None, sender: CommandSender | None = None
+    settings: GatewaySettings | None = None,
+    sender: CommandSender | None = None,
+    store: LazyStore | None = None,
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     app = FastAPI(
@@ -32,9 +36,11 @@ def create_app(
         description="Submit background work, track tasks and watch the platform's health.",
     )
     app.state.settings = settings
-    app.state.sender = sender or CeleryCommandSender.for_broker(settings.broker_url)
+    app.state.sender = sender or CeleryCommandSender.for_settings(settings)
+    app.state.store = store or LazyStore(settings)
     install_error_handlers(app)
     app.include_router(build_v1_router())
+    app.include_router(webhooks.router)
     # Added last runs first: the log wraps the body limit, so 413s are logged too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)

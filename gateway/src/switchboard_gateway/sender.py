@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts import Command
+from switchboard_shared.settings import PlatformSettings
 
 
 class BrokerUnavailable(RuntimeError):
     """The command could not be handed to the broker."""
 
 
+class CommandFailed(RuntimeError):
+    """The service refused or failed the command; `str()` says why."""
+
+
+class CommandTimeout(RuntimeError):
+    """No answer within the wait."""
+
+
 class CommandSender(Protocol):
-    def send(self, command: Command, correlation_id: str) -> str:
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
         """Hand `command` to its service's queue; return the task id."""
         ...
 
+    def call(self, command: Command, correlation_id: str, timeout: float = 10.0) -> Any:
+        """Send `command` and wait for its result (a query answered by its service)."""
+        ...
 
-def make_celery_client(broker_url: str) -> Celery:
-    """A send-only Celery app: no tasks of its own, JSON on the wire."""
-    app = Celery("switchboard-gateway", broker=broker_url, set_as_current=False)
+
+def make_celery_client(broker_url: str, result_backend: str | None = None) -> Celery:
+    """A client Celery app: no tasks of its own, JSON on the wire."""
+    app = Celery(
+        "switchboard-gateway", broker=broker_url, backend=result_backend, set_as_current=False
+    )
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -41,8 +57,23 @@ class CeleryCommandSender:
     def for_broker(cls, broker_url: str) -> CeleryCommandSender:
         return cls(make_celery_client(broker_url))
 
-    def send(self, command: Command, correlation_id: str) -> str:
+    @classmethod
+    def for_settings(cls, settings: PlatformSettings) -> CeleryCommandSender:
+        return cls(make_celery_client(settings.broker_url, settings.effective_redis_url))
+
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
         try:
-            return send_command(self._app, command, correlation_id=correlation_id)
+            return send_command(self._app, command, correlation_id=correlation_id, task_id=task_id)
         except OperationalError as exc:
             raise BrokerUnavailable(f"broker refused {command.task_name}") from exc
+
+    def call(self, command: Command, correlation_id: str, timeout: float = 10.0) -> Any:
+        task_id = self.send(command, correlation_id)
+        try:
+            return self._app.AsyncResult(task_id).get(timeout=timeout, propagate=True)
+        except CeleryTimeout as exc:
+            raise CommandTimeout(
+                f"{command.task_name} did not answer within {timeout:.0f}s"
+            ) from exc
+        except Exception as exc:  # the service's failure, re-raised by Celery from the backend
+            raise CommandFailed(str(exc)) from exc

@@ -120,8 +120,9 @@ def handle_command(
         with uow_factory(context) as uow:
             if uow.already_handled(message_id, name):
                 return _first_result(uow, message_id, name)
+            uow.record_handled(message_id, name)
             result = registry.call(fn, command, uow)
-            uow.record_handled(message_id, name, result)
+            uow.store_result(message_id, name, result)
             uow.commit()
             return result
     except DuplicateMessage:

@@ -81,6 +81,9 @@ class FakeUnitOfWork:
     def record_handled(self, message_id: str, handler: str, result: Any = None) -> None:
         self._inbox[(message_id, handler)] = result
 
+    def store_result(self, message_id: str, handler: str, result: Any) -> None:
+        self._inbox[(message_id, handler)] = result
+
     def commit(self) -> None:
         self.store.data = self.data
         self.store.inbox.update(self._inbox)

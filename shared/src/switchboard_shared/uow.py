@@ -28,6 +28,7 @@ class UnitOfWork(Protocol):
     def publish(self, event: Event, *, subject: str | None = None) -> None: ...
     def already_handled(self, message_id: str, handler: str) -> bool: ...
     def record_handled(self, message_id: str, handler: str, result: Any = None) -> None: ...
+    def store_result(self, message_id: str, handler: str, result: Any) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
 
@@ -81,7 +82,19 @@ class SqlAlchemyUnitOfWork:
         return record.result if record else None
 
     def record_handled(self, message_id: str, handler: str, result: Any = None) -> None:
+        """Claim the message before the handler runs: flushing the inbox row now makes a
+        concurrent delivery wait on it (PostgreSQL) or fail here, never inside the handler."""
         self.session.add(InboxRecord(message_id=message_id, handler=handler, result=result))
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise DuplicateMessage(str(exc.orig)) from exc
+
+    def store_result(self, message_id: str, handler: str, result: Any) -> None:
+        record = self.session.get(InboxRecord, (message_id, handler))
+        if record is not None:
+            record.result = result
 
     def commit(self) -> None:
         try:

@@ -185,22 +185,18 @@ def test_inbox_is_per_handler(db: sessionmaker[Session]) -> None:
         assert not work.already_handled("m2", "svc.a")
 
 
-def test_a_concurrent_duplicate_commit_raises_duplicate_message(db: sessionmaker[Session]) -> None:
-    first, second = uow(db), uow(db)
-    with first, second:
-        # both deliveries checked the inbox before either committed
+def test_a_concurrent_duplicate_claim_raises_duplicate_message(db: sessionmaker[Session]) -> None:
+    first = uow(db)
+    with first:
         first.record_handled("m1", "svc.handler")
         first.session.add(Widget(id="from-first"))
-        second.record_handled("m1", "svc.handler")
-        second.session.add(Widget(id="from-second"))
-        second.publish(succeeded())
-
         first.commit()
-        with pytest.raises(DuplicateMessage):
-            second.commit()
+    # the second delivery checked the inbox just before the first committed
+    second = RacingUnitOfWork(db, service=SERVICE, context=MessageContext.new("c"))
+    with second, pytest.raises(DuplicateMessage):
+        second.record_handled("m1", "svc.handler")
 
     assert widgets(db) == {"from-first": 0}
-    assert count(db, OutboxMessage) == 0, "the loser's event is gone with its writes"
     assert inbox_keys(db) == {("m1", "svc.handler")}
 
 
@@ -245,12 +241,6 @@ def test_handle_event_treats_a_concurrent_duplicate_as_a_skip(db: sessionmaker[S
     assert count(db, OutboxMessage) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="uow.record_handled only stages the inbox row: a handler's first query autoflushes "
-    "it and the clash surfaces as IntegrityError inside the handler, not DuplicateMessage",
-)
 def test_concurrent_duplicate_is_a_skip_even_when_the_handler_reads_first(
     db: sessionmaker[Session],
 ) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 from datetime import UTC, datetime
+from types import ModuleType
 
 import pydantic
 import pytest
+from switchboard_shared import contracts
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts import (
     COMMANDS,
@@ -16,25 +20,26 @@ from switchboard_shared.contracts import (
     Envelope,
     Event,
     UnknownEventType,
-    email,
     event_spec,
-    integrations,
-    orders,
-    payments,
-    reports,
 )
 from switchboard_shared.contracts.orders import OrderCreated
 from switchboard_shared.contracts.payments import PaymentFailed, PaymentSucceeded
 from switchboard_shared.envelopes import unwrap, wrap
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
-CONTRACT_MODULES = {
-    "orders": orders,
-    "payments": payments,
-    "email": email,
-    "reports": reports,
-    "integrations": integrations,
-}
+
+
+def _contract_modules() -> dict[str, ModuleType]:
+    """Every module of the published language that names a producer, found on disk."""
+    found = {}
+    for info in pkgutil.iter_modules(contracts.__path__):
+        module = importlib.import_module(f"{contracts.__name__}.{info.name}")
+        if hasattr(module, "PRODUCER"):
+            found[module.PRODUCER] = module
+    return found
+
+
+CONTRACT_MODULES = _contract_modules()
 SERVICE_QUEUES = {
     "payments": {"payments.critical", "payments.normal", "payments.batch"},
     "orders": {"orders.critical", "orders.normal"},
@@ -184,6 +189,7 @@ def test_every_command_is_named_and_queued_on_its_own_service(task_name: str) ->
     service, _, verb = task_name.partition(".")
     assert verb
     assert model.queue in SERVICE_QUEUES[service]
+    assert model in vars(CONTRACT_MODULES[service]).values()
 
 
 def test_events_and_commands_are_immutable() -> None:

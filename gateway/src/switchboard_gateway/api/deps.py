@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.sender import CommandSender
+from switchboard_gateway.store import GatewayStore, LazyStore
 
 
 def get_settings(request: Request) -> GatewaySettings:
@@ -27,6 +28,12 @@ def get_correlation_id(request: Request) -> str:
     return correlation_id or uuid.uuid4().hex
 
 
+def get_store(request: Request) -> GatewayStore:
+    lazy: LazyStore = request.app.state.store
+    return lazy.get()
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+StoreDep = Annotated[GatewayStore, Depends(get_store)]
 SenderDep = Annotated[CommandSender, Depends(get_sender)]
 CorrelationIdDep = Annotated[str, Depends(get_correlation_id)]

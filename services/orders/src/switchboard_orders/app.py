@@ -6,15 +6,18 @@ from switchboard_shared.runtime import ServiceDefinition
 from .config import OrdersSettings
 from .handlers import registry
 from .models import Base
+from .schedule import beat_schedule
 
 SERVICE = "orders"
 QUEUES = ["orders.critical", "orders.normal"]
 
+settings = OrdersSettings()
 definition = ServiceDefinition(
     name=SERVICE,
     command_queues=QUEUES,
     registry=registry,
-    settings=OrdersSettings(),
+    settings=settings,
     metadata=Base.metadata,
+    beat_schedule=beat_schedule(settings),
 )
 app = create_service_app(definition)

@@ -1,19 +1,33 @@
-"""Orders' handlers: plain functions over a unit of work."""
+"""Orders' life-cycle handlers: plain functions over a unit of work.
+
+Event handlers refuse an illegal transition by logging it and leaving the order as it is
+(a late or duplicate event must not move an order backwards). Commands refuse it loudly
+with a `ValidationFailure`, which is never retried.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from switchboard_shared.contracts.orders import CreateOrder, OrderCreated
-from switchboard_shared.contracts.payments import PaymentFailed, PaymentSucceeded
-from switchboard_shared.messagebus import HandlerRegistry
+from switchboard_shared.contracts.orders import (
+    CancelOrder,
+    CreateOrder,
+    OrderCancelled,
+    OrderCreated,
+)
+from switchboard_shared.contracts.payments import PaymentFailed, PaymentRefunded, PaymentSucceeded
+from switchboard_shared.failures import ValidationFailure
 from switchboard_shared.uow import UnitOfWork
 
+from . import periodic, suppliers  # noqa: F401  (register their handlers)
+from .assignment import assign_supplier, release_supplier
 from .models import IllegalTransition, Order
+from .registry import registry
+
+__all__ = ["registry"]
 
 log = logging.getLogger("switchboard.orders")
-registry = HandlerRegistry()
 
 
 @registry.command(CreateOrder)
@@ -53,23 +67,63 @@ def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
 
 @registry.on(PaymentSucceeded)
 def mark_order_paid(event: PaymentSucceeded, uow: UnitOfWork) -> None:
-    _transition(uow, event.order_id, "paid", payment_id=event.payment_id)
+    order = _locked(uow, event.order_id)
+    if order is None or not _moved(order, "paid"):
+        return
+    order.payment_id = event.payment_id
+    order.failure_reason = None
+    assign_supplier(uow, order)
 
 
 @registry.on(PaymentFailed)
 def mark_payment_failed(event: PaymentFailed, uow: UnitOfWork) -> None:
-    _transition(uow, event.order_id, "payment_failed", failure_reason=event.reason)
+    order = _locked(uow, event.order_id)
+    if order is not None and _moved(order, "payment_failed"):
+        order.failure_reason = event.reason[:200]
 
 
-def _transition(uow: UnitOfWork, order_id: str, status: Any, **fields: Any) -> None:
-    order = uow.session.get(Order, order_id)
+@registry.on(PaymentRefunded)
+def mark_refunded(event: PaymentRefunded, uow: UnitOfWork) -> None:
+    order = _locked(uow, event.order_id)
     if order is None:
-        log.warning("event for unknown order %s ignored", order_id)
         return
+    held = order.status == "matched"
+    if _moved(order, "refunded") and held:
+        release_supplier(uow, order)
+
+
+@registry.command(CancelOrder)
+def cancel_order(command: CancelOrder, uow: UnitOfWork) -> dict[str, Any]:
+    order = _locked(uow, command.order_id)
+    if order is None:
+        raise ValidationFailure(f"order {command.order_id} does not exist")
+    was_paid, held = order.was_paid, order.status == "matched"
+    try:
+        order.move_to("cancelled")
+    except IllegalTransition as exc:
+        log.warning("cancel refused: %s", exc)
+        raise ValidationFailure(
+            f"order {order.id} cannot be cancelled: it is {order.status}"
+        ) from exc
+    order.cancel_reason = command.reason[:200]
+    if held:
+        release_supplier(uow, order)
+    uow.publish(OrderCancelled(order_id=order.id, was_paid=was_paid), subject=order.id)
+    return {"order_id": order.id, "status": order.status, "was_paid": was_paid}
+
+
+def _locked(uow: UnitOfWork, order_id: str) -> Order | None:
+    """The order, row-locked until commit (PostgreSQL; SQLite serialises writers anyway)."""
+    order = uow.session.get(Order, order_id, with_for_update=True)
+    if order is None:
+        log.warning("message for unknown order %s ignored", order_id)
+    return order
+
+
+def _moved(order: Order, status: Any) -> bool:
     try:
         order.move_to(status)
     except IllegalTransition as exc:
         log.warning("refused: %s", exc)
-        return
-    for name, value in fields.items():
-        setattr(order, name, value)
+        return False
+    return True

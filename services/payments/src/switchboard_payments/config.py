@@ -6,3 +6,14 @@ from switchboard_shared.settings import ServiceSettings
 
 class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore")
+
+    stripe_api_key: str = "sk_test_switchboard"
+    stripe_api_base: str = "http://127.0.0.1:8420"
+    stripe_timeout_seconds: float = 20.0
+    reconcile_interval_seconds: float = 3600.0
+    retry_failed_interval_seconds: float = 1800.0
+    reconcile_lookback_hours: int = 24
+    # A payment whose charge outcome is unknown is left to the message's own retries this long
+    # before the retry job takes it over.
+    unsettled_grace_seconds: float = 1800.0
+    max_charge_retries: int = 3

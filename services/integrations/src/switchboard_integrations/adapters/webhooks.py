@@ -65,7 +65,7 @@ class WebhookSender:
             raise ClassifiedError(
                 f"webhook unreachable: {exc}", failure_class=FailureClass.NETWORK
             ) from exc
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # 3xx too: Standard Webhooks says update the URL
             retry_after = response.headers.get("retry-after")
             raise ProviderError(
                 f"endpoint answered {response.status_code}: {excerpt[:200]}",

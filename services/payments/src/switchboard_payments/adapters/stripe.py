@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -9,21 +11,30 @@ import stripe
 from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass, register_classifier
 
+log = logging.getLogger("switchboard.payments.stripe")
+
 
 class PaymentDeclined(Exception):
-    """The card was refused: final, reported as `payment-failed`, never retried."""
+    """The card was refused: reported as `payment-failed` with the decline code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, intent_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.intent_id = intent_id
 
 
 @dataclass(frozen=True)
 class Charge:
+    """A PaymentIntent as far as payments cares."""
+
     intent_id: str
-    status: str  # succeeded | processing | requires_action | …
+    status: str  # succeeded | processing | requires_payment_method | requires_action | …
     amount: int
     currency: str
+    order_id: str | None = None
+    created: int = 0
+    decline_code: str | None = None
+    failure_message: str | None = None
 
 
 class PaymentProvider(Protocol):
@@ -37,7 +48,7 @@ class PaymentProvider(Protocol):
         idempotency_key: str,
     ) -> Charge: ...
     def refund(self, *, intent_id: str, idempotency_key: str) -> str: ...
-    def recent_intents(self, *, created_after: int, limit: int = 100) -> list[Charge]: ...
+    def recent_intents(self, *, created_after: int, limit: int = 1000) -> list[Charge]: ...
 
 
 def _classify_stripe(exc: BaseException) -> FailureClass | None:
@@ -56,18 +67,31 @@ def _classify_stripe(exc: BaseException) -> FailureClass | None:
 register_classifier(_classify_stripe)
 
 
+def _charge_of(intent: Any) -> Charge:
+    metadata = intent.get("metadata") or {}
+    error = intent.get("last_payment_error") or {}
+    return Charge(
+        intent_id=intent["id"],
+        status=intent["status"],
+        amount=intent["amount"],
+        currency=intent["currency"],
+        order_id=metadata.get("order_id"),
+        created=int(intent.get("created") or 0),
+        decline_code=error.get("decline_code") or error.get("code"),
+        failure_message=error.get("message"),
+    )
+
+
 class StripeProvider:
     def __init__(self, api_key: str, api_base: str, timeout: float = 20.0) -> None:
         self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base},
             max_network_retries=0,
-            http_client=stripe.HTTPXClient(timeout=timeout)
-            if hasattr(stripe, "HTTPXClient")
-            else None,
+            http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
         )
+        self._created_filter = True  # localstripe refuses `created`: filtered here instead
 
-    @retry_blips()
     def charge(
         self,
         *,
@@ -77,35 +101,57 @@ class StripeProvider:
         payment_method: str,
         idempotency_key: str,
     ) -> Charge:
+        # No in-call blip retry: a timed-out create may have charged (see handlers/charging).
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency,
             "payment_method": payment_method,
             "confirm": True,
             "metadata": {"order_id": order_id},
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
         try:
             intent = self.client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}
             )
         except stripe.CardError as exc:
-            code = (exc.error.decline_code if exc.error else None) or exc.code or "card_declined"
-            raise PaymentDeclined(code, exc.user_message or str(exc)) from exc
-        return Charge(intent.id, intent.status, intent.amount, intent.currency)
+            error = exc.error
+            code = (error.decline_code if error else None) or exc.code or "card_declined"
+            intent_id = (error.payment_intent or {}).get("id") if error else None
+            raise PaymentDeclined(code, exc.user_message or str(exc), intent_id) from exc
+        return _charge_of(intent)
 
     @retry_blips()
     def refund(self, *, intent_id: str, idempotency_key: str) -> str:
+        # Look first: providers that ignore idempotency keys (localstripe) would refund twice.
+        done = self.client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 10})
+        for existing in done.data:
+            if existing.status in ("succeeded", "pending"):
+                return str(existing.id)
         refund = self.client.v1.refunds.create(
             params={"payment_intent": intent_id}, options={"idempotency_key": idempotency_key}
         )
         return str(refund.id)
 
-    def recent_intents(self, *, created_after: int, limit: int = 100) -> list[Charge]:
-        page = self.client.v1.payment_intents.list(
-            params={"limit": limit, "created": {"gte": created_after}}
-        )
-        return [Charge(i.id, i.status, i.amount, i.currency) for i in page.data]
+    @retry_blips()
+    def recent_intents(self, *, created_after: int, limit: int = 1000) -> list[Charge]:
+        found = [c for c in self._intents(created_after) if c.created >= created_after]
+        return sorted(found, key=lambda c: c.created, reverse=True)[:limit]
+
+    def _intents(self, created_after: int) -> Iterator[Charge]:
+        params: dict[str, Any] = {"limit": 100}
+        if self._created_filter:
+            params["created"] = {"gte": created_after}
+        try:
+            page = self.client.v1.payment_intents.list(params=params)
+        except stripe.InvalidRequestError as exc:
+            if not self._created_filter or "created" not in str(exc):
+                raise
+            log.info("provider cannot filter intents by created: filtering them here")
+            self._created_filter = False
+            yield from self._intents(created_after)
+            return
+        for intent in page.auto_paging_iter():
+            yield _charge_of(intent)
 
 
 __all__ = ["Charge", "ClassifiedError", "PaymentDeclined", "PaymentProvider", "StripeProvider"]

@@ -1,0 +1,131 @@
+"""The gateway's database, through the kit: its runtime gives sessions and an outbox."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from switchboard_shared.celery_app import create_service_app
+from switchboard_shared.context import MessageContext
+from switchboard_shared.runtime import ServiceRuntime
+from switchboard_shared.settings import PlatformSettings
+from switchboard_shared.uow import SqlAlchemyUnitOfWork
+
+from switchboard_gateway.app import build_definition
+from switchboard_gateway.models import EventLogEntry, IdempotencyKey, OrderView
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different body."""
+
+
+class GatewayStore:
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+
+    @classmethod
+    def from_settings(cls, platform: PlatformSettings) -> GatewayStore:
+        runtime: ServiceRuntime = create_service_app(build_definition(platform)).runtime  # type: ignore[attr-defined]
+        runtime.create_schema()
+        return cls(runtime)
+
+    def uow(self, correlation_id: str) -> SqlAlchemyUnitOfWork:
+        return self.runtime.uow(MessageContext.new(correlation_id))
+
+    # -- orders ---------------------------------------------------------------------------
+    def claim_idempotency_key(
+        self, key: str, body_hash: str, order_id: str, task_id: str
+    ) -> IdempotencyKey | None:
+        """Claim `key` for a new order; returns the earlier claim when the key was used before."""
+        with self.runtime.session_factory() as session:
+            try:
+                with session.begin():
+                    session.add(
+                        IdempotencyKey(
+                            key=key, body_hash=body_hash, order_id=order_id, task_id=task_id
+                        )
+                    )
+                return None
+            except IntegrityError:
+                pass
+        with self.runtime.session_factory() as session:
+            earlier = session.get(IdempotencyKey, key)
+        assert earlier is not None
+        if earlier.body_hash != body_hash:
+            raise IdempotencyConflict(key)
+        return earlier
+
+    def release_idempotency_key(self, key: str) -> None:
+        with self.runtime.session_factory() as session, session.begin():
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
+
+    def order_submitted(self, order_id: str, task_id: str, amount: int, currency: str) -> None:
+        with self.runtime.session_factory() as session, session.begin():
+            if session.get(OrderView, order_id) is None:
+                session.add(
+                    OrderView(
+                        order_id=order_id,
+                        status="pending_payment",
+                        amount=amount,
+                        currency=currency,
+                        task_id=task_id,
+                    )
+                )
+
+    def order(self, order_id: str) -> OrderView | None:
+        with self.runtime.session_factory() as session:
+            return session.get(OrderView, order_id)
+
+    # -- events ---------------------------------------------------------------------------
+    def events(
+        self,
+        *,
+        correlation_id: str | None = None,
+        event_type: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[Sequence[EventLogEntry], int]:
+        query = select(EventLogEntry)
+        if correlation_id:
+            query = query.where(EventLogEntry.correlation_id == correlation_id)
+        if event_type:
+            query = query.where(EventLogEntry.type == event_type)
+        with self.runtime.session_factory() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(EventLogEntry.time, EventLogEntry.received_at)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return rows, total
+
+
+def event_json(entry: EventLogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "type": entry.type,
+        "source": entry.source,
+        "subject": entry.subject,
+        "correlation_id": entry.correlation_id,
+        "causation_id": entry.causation_id,
+        "time": entry.time.isoformat(),
+        "data": entry.data,
+    }
+
+
+class LazyStore:
+    """Opens the database on first use, so importing or building the app touches nothing."""
+
+    def __init__(self, platform: PlatformSettings) -> None:
+        self.platform = platform
+        self._store: GatewayStore | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> GatewayStore:
+        with self._lock:
+            if self._store is None:
+                self._store = GatewayStore.from_settings(self.platform)
+            return self._store

@@ -1,0 +1,110 @@
+"""`POST /webhooks/stripe`: verified with the real stripe SDK, recorded, handed on once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from switchboard_gateway.models import InboundWebhook
+from switchboard_shared.records import OutboxMessage
+
+SECRET = "whsec_test_secret"
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    return settings.model_copy(update={"stripe_webhook_secret": SECRET})
+
+
+def signed(payload: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    timestamp = at or int(time.time())
+    digest = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={digest}", "Content-Type": "application/json"}
+
+
+def stripe_event(event_id: str = "evt_1") -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "type": "payment_intent.succeeded",
+            "created": 1_790_000_000,
+            "data": {
+                "object": {
+                    "id": "pi_1",
+                    "object": "payment_intent",
+                    "amount": 3750,
+                    "currency": "usd",
+                    "status": "succeeded",
+                    "metadata": {"order_id": "ord_1"},
+                }
+            },
+        }
+    ).encode()
+
+
+def ledger(client: TestClient) -> list[InboundWebhook]:
+    store = client.app.state.store.get()  # type: ignore[attr-defined]
+    with store.runtime.session_factory() as session:
+        return list(session.scalars(select(InboundWebhook).order_by(InboundWebhook.received_at)))
+
+
+def outbox(client: TestClient) -> list[OutboxMessage]:
+    store = client.app.state.store.get()  # type: ignore[attr-defined]
+    with store.runtime.session_factory() as session:
+        return list(session.scalars(select(OutboxMessage)))
+
+
+def test_signed_event_is_recorded_and_handed_on_as_an_event(client: TestClient) -> None:
+    payload = stripe_event()
+    response = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
+
+    assert response.status_code == 200 and response.json() == {"received": True, "duplicate": False}
+    [row] = ledger(client)
+    assert (row.provider, row.event_id, row.valid, row.processed) == ("stripe", "evt_1", True, True)
+    [message] = outbox(client)
+    assert message.event_type == "stripe-event-received"
+    assert message.envelope["data"]["object"]["id"] == "pi_1"
+    assert message.envelope["correlationid"] == "ord_1"
+
+
+def test_repeated_event_id_is_recorded_but_has_no_second_effect(client: TestClient) -> None:
+    payload = stripe_event()
+    client.post("/webhooks/stripe", content=payload, headers=signed(payload))
+    again = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
+
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert [(r.duplicate, r.processed) for r in ledger(client)] == [(False, True), (True, False)]
+    assert len(outbox(client)) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda p: signed(p, secret="whsec_wrong"), id="wrong-secret"),
+        pytest.param(lambda p: signed(p, at=int(time.time()) - 301), id="stale-timestamp"),
+        pytest.param(lambda p: {"Stripe-Signature": "garbage"}, id="malformed-header"),
+        pytest.param(lambda p: {}, id="missing-header"),
+    ],
+)
+def test_bad_or_stale_signature_is_400_and_recorded_as_invalid(client: TestClient, headers) -> None:  # type: ignore[no-untyped-def]
+    payload = stripe_event()
+    response = client.post("/webhooks/stripe", content=payload, headers=headers(payload))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    [row] = ledger(client)
+    assert row.valid is False and row.error
+    assert outbox(client) == []
+
+
+def test_malformed_json_with_a_valid_signature_is_400(client: TestClient) -> None:
+    payload = b"{not json"
+    response = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
+    assert response.status_code == 400
