@@ -27,12 +27,22 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 SERVICES = ("orders", "payments", "email", "reports", "integrations")
+# Every Celery worker it runs: the five services, and the gateway's own event-log worker.
+WORKER_APPS = {
+    **{s: f"switchboard_{s}.app" for s in SERVICES},
+    "gateway-worker": "switchboard_gateway.app",
+}
+MIGRATED = (*SERVICES, "gateway")
+LOCALSTRIPE_PORT = 8420
+SMTP_SINK_PORT = 8025
+LOCAL_WEBHOOK_SECRET = "whsec_switchboard_local"
 FLOWER_PORTS = {
     "email": 5551,
     "payments": 5552,
@@ -301,7 +311,18 @@ class Launcher:
             env["SWITCHBOARD_BROKER_URL"] = broker
             say(f"embedded Redis (pid {self.redis.pid}) on {broker}")
         self.broker_url = broker
+        self._local_providers(env)
         self.env = env
+
+    def _local_providers(self, env: dict[str, str]) -> None:
+        """localstripe and an SMTP sink stand in for Stripe and a mail relay unless configured."""
+        self.local_stripe = "PAYMENTS_STRIPE_API_BASE" not in env
+        if self.local_stripe:
+            env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
+            env.setdefault("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+        self.local_smtp = "EMAIL_SMTP_HOST" not in env
+        if self.local_smtp:
+            env["EMAIL_SMTP_HOST"], env["EMAIL_SMTP_PORT"] = "127.0.0.1", str(SMTP_SINK_PORT)
 
     def _api_keys(self, env: dict[str, str]) -> str:
         keys = [k.strip() for k in env.get("SWITCHBOARD_API_KEYS", "").split(",") if k.strip()]
@@ -358,26 +379,53 @@ class Launcher:
     def build_children(self) -> None:
         python = sys.executable
         logs = self.data_dir / "logs"
-        for service in SERVICES:
+        if self.local_stripe:
             self.children.append(
                 Child(
-                    service,
+                    "localstripe",
+                    [python, "-m", "localstripe", "--port", str(LOCALSTRIPE_PORT)],
+                    logs / "localstripe.log",
+                )
+            )
+        if self.local_smtp:
+            (self.data_dir / "mail").mkdir(exist_ok=True)
+            self.children.append(
+                Child(
+                    "smtp-sink",
+                    [
+                        python,
+                        "-m",
+                        "aiosmtpd",
+                        "-n",
+                        "-l",
+                        f"127.0.0.1:{SMTP_SINK_PORT}",
+                        "-c",
+                        "aiosmtpd.handlers.Mailbox",
+                        str(self.data_dir / "mail"),
+                    ],
+                    logs / "smtp-sink.log",
+                )
+            )
+        for name, module in WORKER_APPS.items():
+            self.children.append(
+                Child(
+                    name,
                     [
                         python,
                         "-m",
                         "celery",
                         "-A",
-                        f"switchboard_{service}.app",
+                        module,
                         "worker",
                         "-B",
                         "-s",
-                        str(self.data_dir / f"{service}-beat-schedule"),
+                        str(self.data_dir / f"{name}-beat-schedule"),
                         "-n",
-                        f"{service}@%h",
+                        f"{name}@%h",
                         "-l",
                         "INFO",
                     ],
-                    logs / f"{service}.log",
+                    logs / f"{name}.log",
                 )
             )
         if self.flower:
@@ -400,7 +448,7 @@ class Launcher:
                 )
         self.children.append(
             Child(
-                "gateway",
+                "gateway-api",
                 [
                     python,
                     "-m",
@@ -428,7 +476,7 @@ class Launcher:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
-            for service in SERVICES
+            for service in MIGRATED
         }
         failed = []
         for service, run in runs.items():
@@ -454,7 +502,7 @@ class Launcher:
     def wait_until_ready(self) -> bool:
         """Workers print `ready.` once consuming (their queues and bindings declared), then the
         gateway answers /api/v1/health. False when asked to stop first; raises if a child dies."""
-        waiting = {c.name for c in self.children if c.name in SERVICES}
+        waiting = {c.name for c in self.children if c.name in WORKER_APPS}
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         health = f"{self.base_url}/api/v1/health"
         gateway_up = False
@@ -475,7 +523,28 @@ class Launcher:
                     f"(see {self.data_dir / 'logs'})"
                 )
             time.sleep(0.2)
+        if self.local_stripe:
+            self._register_stripe_webhook()
         return True
+
+    def _register_stripe_webhook(self) -> None:
+        """localstripe then signs and sends payment_intent.* events to the gateway."""
+        form = urllib.parse.urlencode(
+            {
+                "url": f"{self.base_url}/webhooks/stripe",
+                "secret": self.env["STRIPE_WEBHOOK_SECRET"],
+            }
+        ).encode()
+        url = f"http://127.0.0.1:{LOCALSTRIPE_PORT}/_config/webhooks/switchboard"
+        for attempt in range(50):
+            try:
+                request = urllib.request.Request(url, data=form, method="POST")
+                urllib.request.urlopen(request, timeout=5).close()
+                return
+            except OSError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
 
     def check_children(self) -> None:
         for child in self.children:
@@ -495,7 +564,7 @@ class Launcher:
             f"  Gateway        {self.base_url}/api/v1/health",
             f"  API docs       {self.base_url}/docs",
             f"  Broker         {_masked(self.broker_url)}",
-            f"  Data and logs  {self.data_dir} (logs/<service>.log)",
+            f"  Data and logs  {self.data_dir} (logs/<service>.log, mail/ holds sent mail)",
         ]
         if self.flower:
             for service in SERVICES:

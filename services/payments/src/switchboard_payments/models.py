@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, MetaData, String
+from sqlalchemy import Boolean, DateTime, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION
 from switchboard_shared.records import utcnow
@@ -34,12 +34,15 @@ class Payment(Base):
     payment_method: Mapped[str] = mapped_column(String(128))
     customer_email: Mapped[str] = mapped_column(String(320))
     intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
-    # Charge calls whose outcome we never learnt (timeout, 5xx): > 0 means "look before charging".
-    unsettled_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Charge calls started (committed before each call). Attempts with no intent id recorded
+    # mean an earlier call's outcome is unknown: look the intent up before charging again.
+    charge_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Retries of a retryable failure, each with its own idempotency key.
     retries: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     decline_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Failed for a reason other than the card (a provider or processing error): retried later.
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False)
     refund_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # The last provider status reported as a reconciliation mismatch (reported once, not hourly).
     mismatch: Mapped[str | None] = mapped_column(String(50), nullable=True)
@@ -53,13 +56,6 @@ class Payment(Base):
         self.status = status
         self.updated_at = utcnow()
         return True
-
-    @property
-    def retryable(self) -> bool:
-        """Failed for a reason other than the card itself (a declined card is final)."""
-        return self.status == "failed" and (
-            self.decline_code is None or self.decline_code in RETRYABLE_DECLINES
-        )
 
     @property
     def idempotency_key(self) -> str:
