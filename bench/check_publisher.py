@@ -16,16 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from celery.utils.saferepr import saferepr  # noqa: E402
-from kombu import Queue, binding  # noqa: E402
-from switchboard_shared.context import MessageContext  # noqa: E402
-from switchboard_shared.envelopes import wrap  # noqa: E402
-from switchboard_shared.publisher import CeleryEventPublisher, _argsrepr  # noqa: E402
-from switchboard_shared.testsupport import REDIS_URL  # noqa: E402
-from switchboard_shared.topology import EVENTS_EXCHANGE  # noqa: E402
-
-import bench_service  # noqa: E402
-from event_throughput import bench_redis  # noqa: E402
+import bench_service
+from celery.utils.saferepr import saferepr
+from event_throughput import bench_redis
+from kombu import Queue, binding
+from switchboard_shared.context import MessageContext
+from switchboard_shared.envelopes import wrap
+from switchboard_shared.publisher import CeleryEventPublisher, _argsrepr
+from switchboard_shared.topology import EVENTS_EXCHANGE
 
 ALPHABET = string.ascii_letters + string.digits + " '\"\\\n\t\x00é€😀{}[]:,."
 
@@ -159,7 +157,9 @@ def check_wire(app: object, broker_url: str) -> None:
         assert len(batched[queue]) == len(single[queue]) == 50, queue
         for a, b in zip(batched[queue], single[queue], strict=True):
             assert comparable(a) == comparable(b), (a, b)
-    print("wire: batched messages identical to the original one-by-one publishes, routed to the same queues")
+    print(
+        "wire: batched messages identical to the original one-by-one publishes, routed to the same queues"
+    )
 
 
 def main() -> int:

@@ -37,16 +37,20 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
+import bench_service  # noqa: E402
 import redis  # noqa: E402
+from bench_service import SINK, SOURCE, BenchEffect, BenchHappened  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from switchboard_shared.context import MessageContext  # noqa: E402
 from switchboard_shared.testsupport import REDIS_URL, WorkerProcess, pg_database  # noqa: E402
 from switchboard_shared.uow import SqlAlchemyUnitOfWork  # noqa: E402
 
-import bench_service  # noqa: E402
-from bench_service import SINK, SOURCE, BenchEffect, BenchHappened  # noqa: E402
-
-TARGETS = {"consume_ratio": 0.6, "publish_ratio": 1.0, "latency_p50_ms": 15.0, "latency_p99_ms": 60.0}
+TARGETS = {
+    "consume_ratio": 0.6,
+    "publish_ratio": 1.0,
+    "latency_p50_ms": 15.0,
+    "latency_p99_ms": 60.0,
+}
 COMMIT_BATCH = 100  # events per producer transaction when filling the outbox
 WORKER_CONCURRENCY = 2
 
@@ -77,6 +81,7 @@ def bench_redis(index: int | None) -> Iterator[str]:
     url = f"{REDIS_URL}/{index}"
     client = redis.Redis.from_url(url)
     client.flushdb()
+    client.set(SENTINEL, "1")
     try:
         yield url
     finally:
@@ -106,11 +111,28 @@ def worker(app: str, env: dict[str, str], log_path: Path) -> Iterator[WorkerProc
             process.process.kill()
 
 
+SENTINEL = "switchboard-bench:sentinel"
+_broker_url = ""
+
+
+def broker_intact() -> None:
+    """Test runs flush Redis logical databases 1-15; a flush mid-bench loses the queues."""
+    if _broker_url and not redis.Redis.from_url(_broker_url).exists(SENTINEL):
+        raise RuntimeError(
+            f"{_broker_url} was flushed by another process during the bench (a concurrent test "
+            "run?): queued messages are gone; rerun, or pick a database with --redis-db"
+        )
+
+
 def wait_for(
     predicate: Any, timeout: float, what: str, interval: float = 0.05, progress: Any = None
 ) -> None:
     deadline = time.monotonic() + timeout
+    checked = time.monotonic()
     while not predicate():
+        if time.monotonic() - checked > 1:
+            broker_intact()
+            checked = time.monotonic()
         if time.monotonic() > deadline:
             what = what.format(progress()) if progress else what
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
@@ -214,8 +236,10 @@ def run_platform(
     platform = Platform(broker_url, source_url, sink_url)
     try:
         write_s = platform.fill_outbox(n)
-        log(f"  outbox: {n} events written in {write_s:.2f}s ({n / write_s:,.0f}/s, "
-            f"{COMMIT_BATCH} per commit)")
+        log(
+            f"  outbox: {n} events written in {write_s:.2f}s ({n / write_s:,.0f}/s, "
+            f"{COMMIT_BATCH} per commit)"
+        )
         published, publish_s = platform.relay_sweep()
         if published != n:
             raise RuntimeError(f"relay published {published}, expected {n}")
@@ -247,8 +271,10 @@ def run_platform(
             samples = sorted(platform.latencies())
         p50 = statistics.median(samples)
         p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
-        log(f"  latency commit->handled over {len(samples)}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-            f"max {samples[-1]:.1f} ms")
+        log(
+            f"  latency commit->handled over {len(samples)}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"max {samples[-1]:.1f} ms"
+        )
         return {
             "platform_publish_per_s": publish_rate,
             "platform_consume_per_s": consume_rate,
@@ -261,7 +287,9 @@ def run_platform(
 
 # --------------------------------------------------------------------------- bare Celery
 
-_SUCCEEDED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] Task bare\.noop\[")
+_SUCCEEDED = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] Task bare\.noop\["
+)
 
 
 def _succeeded_times(log_text: str) -> list[float]:
@@ -308,8 +336,12 @@ def run_db(kind: str, n: int, latency_n: int, redis_db: int | None) -> dict[str,
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-bench-")))
         broker_url = stack.enter_context(bench_redis(redis_db))
+        global _broker_url
+        _broker_url = broker_url
         source_url, sink_url = stack.enter_context(databases(kind, scratch))
-        log(f"  broker {broker_url}; databases {source_url.split('@')[-1]}, {sink_url.split('@')[-1]}")
+        log(
+            f"  broker {broker_url}; databases {source_url.split('@')[-1]}, {sink_url.split('@')[-1]}"
+        )
         try:
             result = run_platform(n, latency_n, broker_url, source_url, sink_url, scratch)
             result.update(run_bare(n, broker_url, scratch))
@@ -349,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sink-conf",
         help="experiment: JSON of Celery settings laid over the sink service's (not the kit's defaults)",
     )
-    parser.add_argument("--redis-db", type=int, help="Redis logical database (default: an empty one)")
+    parser.add_argument(
+        "--redis-db", type=int, help="Redis logical database (default: an empty one)"
+    )
     args = parser.parse_args(argv)
     n = args.n or (1000 if args.quick else 5000)
     latency_n = args.latency_n or (100 if args.quick else 200)

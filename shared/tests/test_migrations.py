@@ -70,7 +70,7 @@ def test_fresh_database_matches_the_models_and_a_second_upgrade_is_a_no_op(
     assert schema_diff(database_url, metadata) == []
     heads = heads_in_db(database_url)
     assert heads == expected_heads(service)
-    assert {"kit_0001", f"{service}_0001"} <= heads
+    assert "kit_0001" in heads and any(h.startswith(f"{service}_") for h in heads)
 
     migrate(database_url, service)  # again: nothing to do, nothing breaks
     assert heads_in_db(database_url) == heads

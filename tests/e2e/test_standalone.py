@@ -81,6 +81,8 @@ def standalone(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, 
     }
     env.update(
         SWITCHBOARD_API_KEYS="test-key",
+        SWITCHBOARD_LOCALSTRIPE_PORT=str(free_port()),
+        SWITCHBOARD_SMTP_SINK_PORT=str(free_port()),
         SWITCHBOARD_PORT=str(port),
         SWITCHBOARD_DATA_DIR=str(data),
     )

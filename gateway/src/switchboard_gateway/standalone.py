@@ -40,8 +40,8 @@ WORKER_APPS = {
     "gateway-worker": "switchboard_gateway.app",
 }
 MIGRATED = (*SERVICES, "gateway")
-LOCALSTRIPE_PORT = 8420
-SMTP_SINK_PORT = 8025
+LOCALSTRIPE_PORT = int(os.environ.get("SWITCHBOARD_LOCALSTRIPE_PORT", "8420"))
+SMTP_SINK_PORT = int(os.environ.get("SWITCHBOARD_SMTP_SINK_PORT", "8025"))
 LOCAL_WEBHOOK_SECRET = "whsec_switchboard_local"
 FLOWER_PORTS = {
     "email": 5551,

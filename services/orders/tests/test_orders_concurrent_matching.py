@@ -4,24 +4,29 @@ with the schema built by the service's Alembic migrations."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_orders.allocation import load_candidates, reserve
+from switchboard_orders.commands import RematchUnmatched, SendPaymentReminders
 from switchboard_orders.handlers import registry
 from switchboard_orders.matching import Need
 from switchboard_orders.models import Base, Order, Supplier
 from switchboard_shared.context import MessageContext
+from switchboard_shared.contracts.base import Command
 from switchboard_shared.contracts.orders import CancelOrder, ListSuppliers
 from switchboard_shared.contracts.payments import PaymentSucceeded
 from switchboard_shared.db import create_db_engine, create_session_factory
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.messagebus import handle_command, handle_event
 from switchboard_shared.migrate import service_versions_dir, upgrade
+from switchboard_shared.records import utcnow
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -159,6 +164,48 @@ def test_cancel_gives_the_capacity_back(db: sessionmaker[Session]) -> None:
     )
     assert result == {"order_id": "ord_0", "status": "cancelled", "was_paid": True}
     assert supplier(db).reserved == 0
+
+
+def command(db: sessionmaker[Session], model: type[Command], **fields: Any) -> Any:
+    payload = model(**fields).model_dump(mode="json")
+    context = MessageContext.new("beat")
+    return handle_command(
+        model.task_name, payload, f"msg-{uuid.uuid4()}", context, registry, uow_factory(db)
+    )
+
+
+def test_rematch_and_reminders_run_on_the_database(db: sessionmaker[Session]) -> None:
+    seed(db, capacity=4, orders=3, quantity=3)
+    pay(db, "ord_0")
+    pay(db, "ord_1")
+    assert statuses(db) == {"matched": 1, "unmatched": 1, "pending_payment": 1}
+    with db() as session, session.begin():
+        session.execute(update(Order).values(created_at=utcnow() - timedelta(hours=30)))
+
+    assert command(db, SendPaymentReminders, older_than_hours=24) == {"reminded": 1}
+    assert command(db, SendPaymentReminders, older_than_hours=24) == {"reminded": 0}
+    assert command(db, RematchUnmatched) == {"checked": 1, "matched": 0}
+    command(db, CancelOrder, order_id="ord_0")
+    assert command(db, RematchUnmatched) == {"checked": 1, "matched": 1}
+    assert supplier(db).reserved == 3
+
+
+def test_concurrent_rematch_runs_never_oversell(db: sessionmaker[Session]) -> None:
+    seed(db, capacity=1, orders=8, quantity=3)
+    for n in range(8):
+        pay(db, f"ord_{n}")
+    assert statuses(db) == {"unmatched": 8}
+    with db() as session, session.begin():
+        session.execute(update(Supplier).values(capacity=10))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [
+            f.result() for f in [pool.submit(command, db, RematchUnmatched) for _ in range(4)]
+        ]
+
+    assert sum(r["matched"] for r in results) == 3
+    assert statuses(db) == {"matched": 3, "unmatched": 5}
+    assert supplier(db).reserved == 9
 
 
 def test_suppliers_are_filtered_by_category_in_sql(db: sessionmaker[Session]) -> None:

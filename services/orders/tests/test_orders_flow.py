@@ -414,6 +414,20 @@ def test_rematch_picks_up_a_newly_registered_supplier(
     assert bus.send(RematchUnmatched()) == {"checked": 0, "matched": 0}
 
 
+def test_a_backlog_larger_than_the_batch_is_retried_in_turn(
+    bus: InProcessBus, db: sessionmaker[Session]
+) -> None:
+    for order_id in ("ord_a", "ord_b", "ord_c"):
+        place(bus, order_id)
+        pay(bus, order_id)
+    tried: list[str] = []
+    for _ in range(3):
+        before = {o: order(db, o).updated_at for o in ("ord_a", "ord_b", "ord_c")}
+        assert bus.send(RematchUnmatched(limit=1)) == {"checked": 1, "matched": 0}
+        tried += [o for o, at in before.items() if order(db, o).updated_at != at]
+    assert sorted(tried) == ["ord_a", "ord_b", "ord_c"], "each retried once, none starved"
+
+
 def test_payment_reminders_are_sent_once_per_overdue_order(
     bus: InProcessBus, db: sessionmaker[Session]
 ) -> None:

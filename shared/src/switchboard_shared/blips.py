@@ -25,6 +25,6 @@ def retry_blips(attempts: int = 3, max_wait: float = 1.0) -> Callable[[F], F]:
     return retry(  # type: ignore[return-value]
         retry=retry_if_exception(_is_blip),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.1, max=max_wait),
+        wait=wait_exponential_jitter(multiplier=0.1, max=max_wait, jitter=0.1),
         reraise=True,
     )

@@ -67,7 +67,7 @@ def reserve(session: Session, supplier_id: str, quantity: int) -> bool:
     """Take `quantity` of the supplier's free capacity if it is still there."""
     result = session.execute(
         update(Supplier)
-        .where(Supplier.id == supplier_id)
+        .where(Supplier.id == supplier_id, free_capacity() >= quantity)
         .values(reserved=Supplier.reserved + quantity)
         .execution_options(synchronize_session=False)
     )

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from switchboard_shared.contracts.orders import OrderMatched, OrderUnmatched
+from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
 
 from .allocation import allocate, need_of, release
@@ -40,6 +41,8 @@ def assign_supplier(uow: UnitOfWork, order: Order, *, announce_unmatched: bool =
         return True
     if order.status == "paid":
         order.move_to("unmatched")
+    else:
+        order.updated_at = utcnow()  # tried now: the next periodic run starts with others
     order.failure_reason = allocation.reason[:200]
     if announce_unmatched:
         uow.publish(OrderUnmatched(order_id=order.id, reason=allocation.reason), subject=order.id)

@@ -18,11 +18,12 @@ from .registry import registry
 
 @registry.command(RematchUnmatched)
 def rematch_unmatched(command: RematchUnmatched, uow: UnitOfWork) -> dict[str, Any]:
-    """Oldest unmatched orders first; rows another run holds are skipped, not waited for."""
+    """Least recently tried unmatched orders first, so a backlog larger than `limit` is
+    worked through in turn; rows another run holds are skipped, not waited for."""
     orders = uow.session.scalars(
         select(Order)
         .where(Order.status == "unmatched")
-        .order_by(Order.created_at, Order.id)
+        .order_by(Order.updated_at, Order.id)
         .limit(command.limit)
         .with_for_update(skip_locked=True)
     ).all()

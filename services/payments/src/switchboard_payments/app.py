@@ -1,20 +1,48 @@
 """The payments Celery app: `celery -A switchboard_payments.app worker`."""
 
+from typing import Any
+
 from switchboard_shared.celery_app import create_service_app
+from switchboard_shared.contracts import Command
 from switchboard_shared.runtime import ServiceDefinition
 
+from .bootstrap import bootstrap
+from .commands import ReconcilePayments, RetryFailedPayments
 from .config import PaymentsSettings
-from .handlers import registry
 from .models import Base
 
 SERVICE = "payments"
 QUEUES = ["payments.critical", "payments.normal", "payments.batch"]
 
+
+def periodic(command: type[Command], every: float) -> dict[str, Any]:
+    """A beat entry sending `command` (with its defaults) every `every` seconds."""
+    return {
+        "task": command.task_name,
+        "schedule": every,
+        "args": [{}],
+        "options": {"queue": command.queue, "expires": every},
+    }
+
+
+def beat_schedule(settings: PaymentsSettings) -> dict[str, dict[str, Any]]:
+    return {
+        ReconcilePayments.task_name: periodic(
+            ReconcilePayments, settings.reconcile_interval_seconds
+        ),
+        RetryFailedPayments.task_name: periodic(
+            RetryFailedPayments, settings.retry_failed_interval_seconds
+        ),
+    }
+
+
+settings = PaymentsSettings()
 definition = ServiceDefinition(
     name=SERVICE,
     command_queues=QUEUES,
-    registry=registry,
-    settings=PaymentsSettings(),
+    registry=bootstrap(settings),
+    settings=settings,
     metadata=Base.metadata,
+    beat_schedule=beat_schedule(settings),
 )
 app = create_service_app(definition)

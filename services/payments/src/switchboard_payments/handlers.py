@@ -1,55 +1,78 @@
-"""Payments' handlers: plain functions over a unit of work."""
+"""Payments' handlers: plain functions over a unit of work and the payment provider."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from switchboard_shared.contracts.orders import OrderCreated
-from switchboard_shared.contracts.payments import PaymentRefunded, RefundPayment
-from switchboard_shared.failures import ValidationFailure
-from switchboard_shared.messagebus import HandlerRegistry
+from switchboard_shared.contracts import Envelope
+from switchboard_shared.contracts.gateway import StripeEventReceived
+from switchboard_shared.contracts.orders import OrderCancelled, OrderCreated
+from switchboard_shared.contracts.payments import RefundPayment
+from switchboard_shared.messagebus import HandlerRegistry, handler_name
 from switchboard_shared.uow import UnitOfWork
 
-from .models import Payment
+from .adapters.stripe import PaymentProvider
+from .batch import reconcile, retry_failed
+from .charging import charge_order
+from .commands import ReconcilePayments, RetryFailedPayments
+from .config import PaymentsSettings
+from .refunds import refund_order
+from .webhooks import apply_stripe_event
 
 registry = HandlerRegistry()
 
 
 @registry.on(OrderCreated)
-def open_payment(event: OrderCreated, uow: UnitOfWork) -> None:
-    """Record the payment the order needs; charging it through Stripe follows in issue #3."""
-    if uow.session.scalar(select(Payment).where(Payment.order_id == event.order_id)):
-        return
-    uow.session.add(
-        Payment(
-            id=f"pay_{event.order_id}",
-            order_id=event.order_id,
-            amount=event.amount,
-            currency=event.currency,
-            payment_method=event.payment_method,
-            customer_email=event.customer_email,
-        )
-    )
+def charge_for_order(
+    event: OrderCreated, uow: UnitOfWork, payments: PaymentProvider, envelope: Envelope
+) -> None:
+    if charge_order(event, uow, payments):
+        # The claim committed on its own; this transaction holds the outcome and the inbox entry.
+        uow.record_handled(envelope.id, handler_name(charge_for_order))
+
+
+@registry.on(StripeEventReceived)
+def apply_stripe_webhook(event: StripeEventReceived, uow: UnitOfWork) -> None:
+    apply_stripe_event(event, uow)
+
+
+@registry.on(OrderCancelled)
+def refund_cancelled_order(
+    event: OrderCancelled, uow: UnitOfWork, payments: PaymentProvider
+) -> None:
+    if event.was_paid:
+        refund_order(event.order_id, uow, payments)
 
 
 @registry.command(RefundPayment)
-def refund_payment(command: RefundPayment, uow: UnitOfWork) -> dict[str, Any]:
-    payment = uow.session.scalar(select(Payment).where(Payment.order_id == command.order_id))
-    if payment is None:
-        raise ValidationFailure(f"no payment for order {command.order_id}")
-    if payment.status != "succeeded":
-        raise ValidationFailure(
-            f"payment {payment.id} is {payment.status}; only a succeeded one refunds"
-        )
-    payment.advance("refunded")
-    uow.publish(
-        PaymentRefunded(
-            payment_id=payment.id,
-            order_id=payment.order_id,
-            amount=payment.amount,
-            currency=payment.currency,
-        ),
-        subject=payment.order_id,
-    )
+def refund_payment(
+    command: RefundPayment, uow: UnitOfWork, payments: PaymentProvider
+) -> dict[str, Any]:
+    payment = refund_order(command.order_id, uow, payments)
     return {"payment_id": payment.id, "status": payment.status}
+
+
+@registry.command(ReconcilePayments)
+def reconcile_payments(
+    command: ReconcilePayments,
+    uow: UnitOfWork,
+    payments: PaymentProvider,
+    settings: PaymentsSettings,
+) -> dict[str, Any]:
+    hours = command.lookback_hours or settings.reconcile_lookback_hours
+    return reconcile(uow, payments, hours)
+
+
+@registry.command(RetryFailedPayments)
+def retry_failed_payments(
+    command: RetryFailedPayments,
+    uow: UnitOfWork,
+    payments: PaymentProvider,
+    settings: PaymentsSettings,
+) -> dict[str, Any]:
+    return retry_failed(
+        uow,
+        payments,
+        max_retries=settings.max_charge_retries,
+        grace_seconds=settings.unsettled_grace_seconds,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, MetaData, String
+from sqlalchemy import Boolean, DateTime, Integer, MetaData, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION
 from switchboard_shared.records import utcnow
@@ -36,16 +36,16 @@ class Payment(Base):
     intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     # Charge calls started (committed before each call). Attempts with no intent id recorded
     # mean an earlier call's outcome is unknown: look the intent up before charging again.
-    charge_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    charge_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Retries of a retryable failure, each with its own idempotency key.
-    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failure_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     decline_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # Failed for a reason other than the card (a provider or processing error): retried later.
-    retryable: Mapped[bool] = mapped_column(Boolean, default=False)
+    retryable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     refund_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # The last provider status reported as a reconciliation mismatch (reported once, not hourly).
-    mismatch: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    mismatch: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

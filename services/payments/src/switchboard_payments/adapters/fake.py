@@ -23,6 +23,7 @@ class FakePaymentProvider:
     """
 
     decline: dict[str, str] = field(default_factory=dict)
+    slow: set[str] = field(default_factory=set)  # payment methods left `processing`
     outage: ProviderError | None = None
     lose_response: bool = False
     intents: dict[str, Charge] = field(default_factory=dict)
@@ -44,7 +45,9 @@ class FakePaymentProvider:
         code = self.decline.get(payment_method)
         intent = Charge(
             intent_id=f"pi_fake_{next(_ids)}",
-            status="requires_payment_method" if code else "succeeded",
+            status="requires_payment_method"
+            if code
+            else ("processing" if payment_method in self.slow else "succeeded"),
             amount=amount,
             currency=currency,
             order_id=order_id,

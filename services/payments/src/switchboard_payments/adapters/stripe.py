@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import stripe
+from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
 from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass, register_classifier
 
@@ -67,7 +68,15 @@ def _classify_stripe(exc: BaseException) -> FailureClass | None:
 register_classifier(_classify_stripe)
 
 
-def _charge_of(intent: Any) -> Charge:
+def _plain(obj: Any) -> dict[str, Any]:
+    """The SDK's objects are not dicts (stripe-python ≥ 15): their plain JSON form."""
+    if obj is None:
+        return {}
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _charge_of(obj: Any) -> Charge:
+    intent = _plain(obj)
     metadata = intent.get("metadata") or {}
     error = intent.get("last_payment_error") or {}
     return Charge(
@@ -102,7 +111,7 @@ class StripeProvider:
         idempotency_key: str,
     ) -> Charge:
         # No in-call blip retry: a timed-out create may have charged (see handlers/charging).
-        params: dict[str, Any] = {
+        params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency,
             "payment_method": payment_method,
@@ -116,7 +125,7 @@ class StripeProvider:
         except stripe.CardError as exc:
             error = exc.error
             code = (error.decline_code if error else None) or exc.code or "card_declined"
-            intent_id = (error.payment_intent or {}).get("id") if error else None
+            intent_id = _plain(error.payment_intent if error else None).get("id")
             raise PaymentDeclined(code, exc.user_message or str(exc), intent_id) from exc
         return _charge_of(intent)
 
@@ -138,7 +147,7 @@ class StripeProvider:
         return sorted(found, key=lambda c: c.created, reverse=True)[:limit]
 
     def _intents(self, created_after: int) -> Iterator[Charge]:
-        params: dict[str, Any] = {"limit": 100}
+        params: PaymentIntentListParams = {"limit": 100}
         if self._created_filter:
             params["created"] = {"gte": created_after}
         try:

@@ -1,0 +1,68 @@
+"""Invoices: one per paid order, numbered INV-<year>-<000001> without gaps or duplicates.
+
+The number comes from a counter row per year, bumped by `UPDATE … SET last = last + 1` in the
+issuing transaction: the row lock (PostgreSQL) or the write lock (SQLite) makes concurrent
+issuers take turns, and a rolled-back issue gives its number back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from switchboard_shared.contracts.payments import InvoiceIssued
+from switchboard_shared.records import utcnow
+from switchboard_shared.uow import UnitOfWork
+
+from .models import Invoice, InvoiceCounter, Payment
+
+
+def invoice_number(year: int, sequence: int) -> str:
+    return f"INV-{year}-{sequence:06d}"
+
+
+def next_sequence(uow: UnitOfWork, year: int) -> int:
+    bump = (
+        update(InvoiceCounter)
+        .where(InvoiceCounter.year == year)
+        .values(last=InvoiceCounter.last + 1)
+        .returning(InvoiceCounter.last)
+    )
+    sequence = uow.session.scalar(bump)
+    if sequence is not None:
+        return int(sequence)
+    try:  # the year's first invoice; a concurrent first one makes us take the UPDATE path
+        with uow.session.begin_nested():
+            uow.session.add(InvoiceCounter(year=year, last=1))
+        return 1
+    except IntegrityError:
+        return int(uow.session.scalars(bump).one())
+
+
+def issue_invoice(payment: Payment, uow: UnitOfWork) -> Invoice | None:
+    """Issue the order's invoice and publish `invoice-issued`; None when it already has one."""
+    existing = uow.session.scalar(select(Invoice).where(Invoice.order_id == payment.order_id))
+    if existing is not None:
+        return None
+    issued_at = utcnow()
+    sequence = next_sequence(uow, issued_at.year)
+    invoice = Invoice(
+        number=invoice_number(issued_at.year, sequence),
+        year=issued_at.year,
+        sequence=sequence,
+        order_id=payment.order_id,
+        payment_id=payment.id,
+        amount=payment.amount,
+        currency=payment.currency,
+        issued_at=issued_at,
+    )
+    uow.session.add(invoice)
+    uow.publish(
+        InvoiceIssued(
+            invoice_number=invoice.number,
+            order_id=invoice.order_id,
+            amount=invoice.amount,
+            currency=invoice.currency,
+        ),
+        subject=payment.order_id,
+    )
+    return invoice
