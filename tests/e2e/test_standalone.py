@@ -16,18 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from switchboard_gateway.api.orders import ORDER_EXAMPLE
 from switchboard_shared.testsupport import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
-ORDER = {
-    "customer": {"email": "ada@example.com", "phone": "+15555550100"},
-    "category": "cnc-machining",
-    "region": "eu-west",
-    "items": [{"sku": "bracket-al-6061", "quantity": 3, "unit_amount": 1250}],
-    "currency": "usd",
-    "payment_method": "pm_card_visa",
-}
+ORDER = ORDER_EXAMPLE
 
 
 def launcher_command() -> list[str]:
@@ -158,7 +152,10 @@ def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  
         "email",
         "reports",
         "integrations",
-        "gateway",
+        "gateway-worker",
+        "gateway-api",
+        "localstripe",
+        "smtp-sink",
     }
     started = set().union(*(group_members(pgid) for pgid in state["children"].values()))
     assert state["redis_pid"] and alive(state["redis_pid"])

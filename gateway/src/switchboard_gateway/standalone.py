@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from switchboard_gateway.api.orders import ORDER_EXAMPLE
+
 SERVICES = ("orders", "payments", "email", "reports", "integrations")
 # Every Celery worker it runs: the five services, and the gateway's own event-log worker.
 WORKER_APPS = {
@@ -55,15 +57,6 @@ READY_TIMEOUT_SECONDS = 90.0
 RUN_FILE = "run/standalone.json"
 KEY_FILE = "api-key"
 WORKER_READY = re.compile(r"@\S+ ready\.")  # celery's "orders@host ready." once consuming
-
-ORDER_EXAMPLE = {
-    "customer": {"email": "ada@example.com", "phone": "+15555550100"},
-    "category": "cnc-machining",
-    "region": "eu-west",
-    "items": [{"sku": "bracket-al-6061", "quantity": 3, "unit_amount": 1250}],
-    "currency": "usd",
-    "payment_method": "pm_card_visa",
-}
 
 
 class LaunchError(RuntimeError):

@@ -87,18 +87,12 @@ def handle_event(
         name = handler_name(fn)
         try:
             with uow_factory(MessageContext.caused_by(envelope)) as uow:
-                if uow.already_handled(envelope.id, name):
-                    log.info(
-                        "duplicate event skipped", extra={"event_id": envelope.id, "handler": name}
-                    )
-                    continue
+                # Claiming is the duplicate check: one INSERT, no SELECT before it.
                 uow.record_handled(envelope.id, name)
                 registry.call(fn, event, uow, envelope=envelope)
                 uow.commit()
         except DuplicateMessage:
-            log.info(
-                "concurrent duplicate skipped", extra={"event_id": envelope.id, "handler": name}
-            )
+            log.info("duplicate event skipped", extra={"event_id": envelope.id, "handler": name})
             continue
         ran.append(name)
     return ran

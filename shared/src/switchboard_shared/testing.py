@@ -19,7 +19,7 @@ from .contracts import Command, Envelope, Event
 from .envelopes import wrap
 from .messagebus import HandlerRegistry, handle_command, handle_event
 from .outbox import OutboxRelay
-from .uow import SqlAlchemyUnitOfWork, UnitOfWork
+from .uow import DuplicateMessage, SqlAlchemyUnitOfWork, UnitOfWork
 
 
 class RecordingPublisher:
@@ -79,6 +79,8 @@ class FakeUnitOfWork:
         return self.store.inbox.get((message_id, handler))
 
     def record_handled(self, message_id: str, handler: str, result: Any = None) -> None:
+        if (message_id, handler) in self.store.inbox or (message_id, handler) in self._inbox:
+            raise DuplicateMessage(f"{message_id} already handled by {handler}")
         self._inbox[(message_id, handler)] = result
 
     def store_result(self, message_id: str, handler: str, result: Any) -> None:
