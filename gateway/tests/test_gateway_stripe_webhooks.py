@@ -89,6 +89,11 @@ def test_repeated_event_id_is_recorded_but_has_no_second_effect(client: TestClie
     [
         pytest.param(lambda p: signed(p, secret="whsec_wrong"), id="wrong-secret"),
         pytest.param(lambda p: signed(p, at=int(time.time()) - 301), id="stale-timestamp"),
+        pytest.param(lambda p: signed(p, at=int(time.time()) + 3600), id="an-hour-in-the-future"),
+        pytest.param(
+            lambda p: signed(p.replace(b'"amount": 3750', b'"amount":3750')),
+            id="body-re-serialised-after-signing",
+        ),
         pytest.param(lambda p: {"Stripe-Signature": "garbage"}, id="malformed-header"),
         pytest.param(lambda p: {}, id="missing-header"),
     ],
@@ -108,3 +113,17 @@ def test_malformed_json_with_a_valid_signature_is_400(client: TestClient) -> Non
     payload = b"{not json"
     response = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
     assert response.status_code == 400
+
+
+def test_gateway_database_down_answers_5xx_so_stripe_retries(
+    settings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from switchboard_gateway.main import create_app
+
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/gone")
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    payload = stripe_event()
+    response = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
+
+    assert 500 <= response.status_code < 600, "never 200-then-lose"

@@ -43,6 +43,7 @@ class Platform:
     workers: dict[str, WorkerProcess]
     inbox: Inbox
     data: Path
+    broker: str
 
     def order(self, order_id: str) -> dict[str, Any]:
         return self.http.get(f"/api/v1/orders/{order_id}").json()  # type: ignore[no-any-return]
@@ -126,7 +127,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             with httpx.Client(
                 base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=20
             ) as http:
-                yield Platform(http, workers, inbox, data)
+                yield Platform(http, workers, inbox, data, broker)
         finally:
             for worker in workers.values():
                 worker.stop()
@@ -231,3 +232,42 @@ def test_stripe_webhooks_arrive_signed_and_repeat_deliveries_change_nothing(
         f"/api/v1/events?correlation_id={order_id}&type=payment-succeeded"
     )
     assert succeeded.json()["total"] == 1, "the webhook did not double the payment's effect"
+
+
+def test_an_unmatched_order_is_matched_by_the_beat_job_once_capacity_exists(
+    platform: Platform,
+) -> None:
+    from celery import Celery
+    from switchboard_orders.commands import RematchUnmatched
+    from switchboard_shared.commands import send_command
+
+    order = {**ORDER, "category": "anodising", "payment_method": "pm_card_visa"}
+    order_id = platform.http.post("/api/v1/orders", json=order).json()["order_id"]
+    assert platform.wait_status(order_id, "unmatched")["supplier_id"] is None
+
+    supplier = platform.http.post(
+        "/api/v1/suppliers",
+        json={
+            "name": "Anodise Ltd",
+            "categories": ["anodising"],
+            "region": "eu-west",
+            "capacity": 5,
+        },
+    ).json()["supplier_id"]
+    client = Celery("ops", broker=platform.broker, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    send_command(client, RematchUnmatched())  # what the beat sends every 15 minutes
+
+    assert platform.wait_status(order_id, "matched")["supplier_id"] == supplier
+
+
+def test_cancelling_a_paid_order_refunds_it(platform: Platform) -> None:
+    order_id = platform.http.post(
+        "/api/v1/orders", json={**ORDER, "payment_method": "pm_card_visa"}
+    ).json()["order_id"]
+    platform.wait_status(order_id, "matched", "unmatched")
+    assert platform.http.post(f"/api/v1/orders/{order_id}/cancel").status_code == 202
+
+    order = platform.wait_status(order_id, "refunded")
+    types = [event["type"] for event in order["timeline"]]
+    assert "order-cancelled" in types and "payment-refunded" in types

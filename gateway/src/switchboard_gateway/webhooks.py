@@ -6,6 +6,7 @@ No API key here: the provider's signature is the authentication.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -43,6 +44,14 @@ def _record_invalid(store: GatewayStore, row: InboundWebhook) -> None:
         session.add(row)
 
 
+def _refuse_future_timestamp(signature: str) -> None:
+    """The SDK only refuses old timestamps; one far in the future is as suspect (replays)."""
+    for part in signature.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and int(value) > time.time() + STRIPE_TOLERANCE_SECONDS:
+            raise ValueError("Stripe-Signature timestamp is in the future")
+
+
 @router.post("/stripe", summary="Stripe events (signed with STRIPE_WEBHOOK_SECRET)")
 async def stripe_webhook(
     request: Request, settings: SettingsDep, store: StoreDep
@@ -50,6 +59,7 @@ async def stripe_webhook(
     body = await request.body()
     signature = request.headers.get("stripe-signature", "")
     try:
+        _refuse_future_timestamp(signature)
         stripe.Webhook.construct_event(
             body, signature, settings.stripe_webhook_secret, tolerance=STRIPE_TOLERANCE_SECONDS
         )

@@ -1,0 +1,503 @@
+"""Order flow end to end: orders placed through the gateway until `matched`, against a floor.
+
+    python bench/order_flow.py [--quick] [--n N] [--rate R] [--latency-n M]
+
+Starts, as real processes (as tests/e2e/test_order_to_cash.py does): localstripe
+(--from-scratch) with a signed webhook to the gateway, the gateway API (uvicorn), Celery
+workers (-c 2) of gateway, orders, payments and email, an SMTP server, a flushed Redis
+logical database as the broker and fresh PostgreSQL databases for orders and payments.
+Then, in one run:
+  (1) throughput: a supplier with enough capacity, then N orders (default 1000, quick 150)
+      POSTed at a steady offered rate (default 30/s) from a thread pool; sustained rate is
+      N / (first POST -> last order-matched), latency is the order-matched event's `time` in
+      the event log minus the POST's send time (both UTC epoch);
+  (2) latency: M orders (default 200, quick 50) at 10 orders/s, p99;
+  (3) floor: the same number of hops (command, event, event, event = 4) as bare chained
+      Celery no-op tasks on the same Redis broker (one worker -c 2), ~20 chains/s.
+  Plus a localstripe probe: POST /v1/customers timed before and after (it pickles its whole
+  state to /tmp/localstripe.pickle on every write, so writes slow down as it grows).
+Human-readable lines, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+from aiosmtpd.controller import Controller  # noqa: E402
+from switchboard_shared.testsupport import (  # noqa: E402
+    WorkerProcess,
+    free_port,
+    pg_database,
+    redis_database,
+    wait_until,
+)
+
+KEY = "bench-key"
+WEBHOOK_SECRET = "whsec_bench_secret"
+HOPS = 4  # PlaceOrder command -> order-created -> payment-succeeded -> order-matched
+TARGETS = {"throughput_per_s": 30.0, "p99_at_10_per_s_ms": 1000.0, "p50_vs_floor": 3.0}
+QUANTITY = 1
+ORDER = {
+    "customer": {"email": "bench@example.com", "phone": "+15555550100"},
+    "category": "cnc-machining",
+    "region": "eu-west",
+    "items": [{"sku": "bracket", "quantity": QUANTITY, "unit_amount": 1250}],
+    "currency": "usd",
+    "payment_method": "pm_card_visa",
+}
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def parse_time(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.count += 1
+        return "250 OK"
+
+
+def _answers(url: str, auth: bool = False) -> bool:
+    try:
+        headers = {"Authorization": "Bearer sk_test_x"} if auth else {}
+        return httpx.get(url, headers=headers, timeout=2).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+
+
+@contextmanager
+def worker(app: str, env: dict[str, str], log_path: Path) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(app, env, log_path, concurrency=2)
+    try:
+        proc.start(timeout=60)
+        yield proc
+    finally:
+        proc.stop()
+        if proc.process is not None and proc.process.poll() is None:
+            os.killpg(proc.process.pid, signal.SIGKILL)
+
+
+@contextmanager
+def smtp_server(port: int) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+class Platform:
+    def __init__(self, stack: ExitStack, data: Path) -> None:
+        smtp_port = free_port()
+        self.inbox = stack.enter_context(smtp_server(smtp_port))
+        stripe_port, api_port = free_port(), free_port()
+        self.broker = stack.enter_context(redis_database())
+        self.data = data
+        env = {
+            "SWITCHBOARD_BROKER_URL": self.broker,
+            "SWITCHBOARD_DATA_DIR": str(data),
+            "SWITCHBOARD_API_KEYS": KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "ORDERS_DATABASE_URL": stack.enter_context(pg_database()),
+            "PAYMENTS_DATABASE_URL": stack.enter_context(pg_database()),
+            "PAYMENTS_STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+            "EMAIL_SMTP_HOST": "127.0.0.1",
+            "EMAIL_SMTP_PORT": str(smtp_port),
+        }
+        self.env = env
+        py = sys.executable
+        self.pids: dict[str, int] = {}
+        self.pids["localstripe"] = stack.enter_context(
+            process([py, "-m", "localstripe", "--port", str(stripe_port), "--from-scratch"],
+                    env, data / "localstripe.log")
+        ).pid
+        self.pids["api"] = stack.enter_context(
+            process([py, "-m", "uvicorn", "switchboard_gateway.main:app", "--host", "127.0.0.1",
+                     "--port", str(api_port)], env, data / "gateway-api.log")
+        ).pid
+        self.workers: dict[str, WorkerProcess] = {}
+        for name, module in [
+            ("gateway", "switchboard_gateway.app"),
+            ("orders", "switchboard_orders.app"),
+            ("payments", "switchboard_payments.app"),
+            ("email", "switchboard_email.app"),
+        ]:
+            self.workers[name] = stack.enter_context(worker(module, env, data / f"{name}.log"))
+        self.base = f"http://127.0.0.1:{api_port}"
+        self.stripe = f"http://127.0.0.1:{stripe_port}"
+        wait_until(lambda: _answers(f"{self.base}/api/v1/health"), 30)
+        wait_until(lambda: _answers(f"{self.stripe}/v1/balance", auth=True), 30)
+        httpx.post(
+            f"{self.stripe}/_config/webhooks/bench",
+            data={"url": f"{self.base}/webhooks/stripe", "secret": WEBHOOK_SECRET},
+        ).raise_for_status()
+        self.http = stack.enter_context(self.client())
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        )
+
+    def all_pids(self) -> dict[str, list[int]]:
+        out = {k: [v] for k, v in self.pids.items()}
+        for name, w in self.workers.items():
+            assert w.process is not None
+            out[f"{name}-worker"] = [w.process.pid, *w.children()]
+        return out
+
+
+# --------------------------------------------------------------------------- order runs
+
+
+_local = threading.local()
+
+
+def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[str, Any]:
+    """POST n orders at `rate`/s; wait until all are matched; latencies from the event log."""
+    sent: dict[str, float] = {}  # order id -> POST send time (epoch)
+    post_ms: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(_: int) -> None:
+        client = getattr(_local, "client", None)
+        if client is None:
+            client = _local.client = platform.client()
+        at = time.time()
+        started = time.perf_counter()
+        try:
+            response = client.post("/api/v1/orders", json=ORDER)
+        except httpx.HTTPError as exc:
+            with lock:
+                errors.append(repr(exc))
+            return
+        took = (time.perf_counter() - started) * 1000
+        with lock:
+            post_ms.append(took)
+            if response.status_code != 202:
+                errors.append(f"{response.status_code} {response.text[:200]}")
+            else:
+                sent[response.json()["order_id"]] = at
+
+    before = matched_events(platform)
+    seen_before = set(before)
+    first_post = time.time()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = []
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one, i))
+        for f in futures:
+            f.result()
+    offered_s = time.perf_counter() - start
+    log(
+        f"  {label}: {n} POSTs in {offered_s:.1f}s (offered {n / offered_s:.1f}/s); POST "
+        f"p50 {statistics.median(post_ms):.0f} ms, p99 {pct(post_ms, 0.99):.0f} ms, "
+        f"max {max(post_ms):.0f} ms; errors {len(errors)}"
+    )
+    if errors:
+        log(f"    first errors: {errors[:3]}")
+    matched: dict[str, float] = {}
+    deadline = time.monotonic() + 120 + n / 5
+    last_progress = time.monotonic()
+    while True:
+        events = matched_events(platform)
+        matched = {cid: t for cid, t in events.items() if cid in sent and cid not in seen_before}
+        if len(matched) >= len(sent):
+            break
+        if time.monotonic() > deadline:
+            statuses = order_statuses(platform, [o for o in sent if o not in matched][:20])
+            raise TimeoutError(
+                f"{label}: {len(matched)}/{len(sent)} matched; some of the rest: {statuses}"
+            )
+        if time.monotonic() - last_progress > 10:
+            log(f"    ... {len(matched)}/{len(sent)} matched")
+            last_progress = time.monotonic()
+        time.sleep(0.5)
+    latencies = [(matched[o] - sent[o]) * 1000 for o in sent]
+    last = max(matched.values())
+    span = last - first_post
+    result = {
+        "n": n,
+        "offered_per_s": n / offered_s,
+        "post_errors": len(errors),
+        "post_p50_ms": statistics.median(post_ms),
+        "post_p99_ms": pct(post_ms, 0.99),
+        "matched_per_s": len(sent) / span,
+        "first_post_to_last_matched_s": span,
+        "p50_ms": pct(latencies, 0.5),
+        "p95_ms": pct(latencies, 0.95),
+        "p99_ms": pct(latencies, 0.99),
+        "max_ms": max(latencies),
+    }
+    log(
+        f"  {label}: {len(sent)} matched in {span:.1f}s from first POST -> "
+        f"{result['matched_per_s']:.1f} orders/s; POST->matched p50 {result['p50_ms']:.0f} ms, "
+        f"p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms, max {result['max_ms']:.0f} ms"
+    )
+    return result
+
+
+def matched_events(platform: Platform) -> dict[str, float]:
+    """correlation id (= order id) -> order-matched time, the whole log, 1000 a page."""
+    out: dict[str, float] = {}
+    offset = 0
+    while True:
+        page = platform.http.get(
+            "/api/v1/events", params={"type": "order-matched", "limit": 1000, "offset": offset}
+        )
+        page.raise_for_status()
+        body = page.json()
+        for item in body["items"]:
+            out[item["correlation_id"]] = parse_time(item["time"])
+        offset += len(body["items"])
+        if not body["items"] or offset >= body["total"]:
+            return out
+
+
+def order_statuses(platform: Platform, ids: list[str]) -> dict[str, str]:
+    return {o: platform.http.get(f"/api/v1/orders/{o}").json().get("status", "?") for o in ids}
+
+
+def stripe_probe(platform: Platform, count: int = 5) -> dict[str, float]:
+    """Time localstripe writes (POST /v1/customers); and the size of its pickled state."""
+    times = []
+    with httpx.Client(headers={"Authorization": "Bearer sk_test_x"}, timeout=30) as client:
+        for i in range(count):
+            started = time.perf_counter()
+            client.post(f"{platform.stripe}/v1/customers", data={"email": f"probe{i}@example.com"})
+            times.append((time.perf_counter() - started) * 1000)
+    pickle = Path("/tmp/localstripe.pickle")
+    return {
+        "write_ms_median": statistics.median(times),
+        "pickle_kb": pickle.stat().st_size / 1024 if pickle.exists() else -1.0,
+    }
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """utime+stime per component, from /proc (children of each process included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, plist in pids.items():
+        total = 0.0
+        for pid in plist:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError):
+                pass
+        out[name] = total
+    return out
+
+
+# --------------------------------------------------------------------------- floor
+
+
+def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
+    import order_flow_bare
+
+    bare = order_flow_bare.build(broker_url)
+    hop = bare.tasks["bare.hop"]
+    r = redis.Redis.from_url(broker_url)
+    r.delete(order_flow_bare.RESULTS)
+    env = {
+        "BENCH_BROKER_URL": broker_url,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(BENCH_DIR), os.environ.get("PYTHONPATH", "")] if p
+        ),
+    }
+    try:
+        with worker("order_flow_bare", env, scratch / "bare-worker.log"):
+            for i in range(10):  # warm-up: connections, pool children
+                hop.delay(-1, HOPS, time.time())
+                time.sleep(0.02)
+            wait_until(lambda: r.llen(order_flow_bare.RESULTS) >= 10, 30)
+            r.delete(order_flow_bare.RESULTS)
+            for i in range(chains):
+                hop.delay(i, HOPS, time.time())
+                time.sleep(0.05)
+            wait_until(lambda: r.llen(order_flow_bare.RESULTS) >= chains, 60)
+            rows = [x.decode().split() for x in r.lrange(order_flow_bare.RESULTS, 0, -1)]
+    finally:
+        r.delete(order_flow_bare.RESULTS)
+        r.close()
+        bare.close()
+    samples = [(float(done) - float(started)) * 1000 for _, started, done in rows]
+    result = {
+        "chains": len(samples),
+        "hops": HOPS,
+        "p50_ms": statistics.median(samples),
+        "p99_ms": pct(samples, 0.99),
+    }
+    log(
+        f"  floor: {len(samples)} chains of {HOPS} bare hops at ~20/s: p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms"
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run(n: int, rate: float, latency_n: int, chains: int) -> dict[str, Any]:
+    log(f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
+        f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
+    result: dict[str, Any] = {}
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-orderflow-")))
+        try:
+            started = time.perf_counter()
+            platform = Platform(stack, scratch)
+            log(f"  platform up in {time.perf_counter() - started:.1f}s; broker {platform.broker}")
+            result["floor"] = run_floor(platform.broker, chains, scratch)
+            supplier = platform.http.post(
+                "/api/v1/suppliers",
+                json={"name": "Bench Machining", "categories": ["cnc-machining"],
+                      "region": "eu-west", "capacity": (n + latency_n + 100) * QUANTITY},
+            )
+            if supplier.status_code != 201:
+                raise RuntimeError(f"supplier: {supplier.status_code} {supplier.text}")
+            result["stripe_before"] = stripe_probe(platform)
+            log(f"  localstripe write before: {result['stripe_before']}")
+            place_orders(platform, 5, 5, "warm-up")
+            pids = platform.all_pids()
+            cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
+            result["throughput"] = place_orders(platform, n, rate, f"throughput@{rate:g}/s")
+            cpu1, wall1 = cpu_seconds(pids), time.perf_counter()
+            util = {k: round((cpu1[k] - cpu0[k]) / (wall1 - wall0), 3) for k in cpu0}
+            result["cpu_cores_during_throughput"] = util
+            log(f"  CPU (cores) per component during the throughput run: {util}; "
+                f"total {sum(util.values()):.2f} of {os.cpu_count()}")
+            result["stripe_after_throughput"] = stripe_probe(platform)
+            log(f"  localstripe write after: {result['stripe_after_throughput']}")
+            result["latency"] = place_orders(platform, latency_n, 10, "latency@10/s")
+            result["emails_received"] = platform.inbox.count
+        except BaseException:
+            for path in sorted(scratch.glob("*.log")):
+                log(f"--- tail of {path.name}:\n{path.read_text(errors='replace')[-1500:]}")
+            raise
+    return result
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds the ExitStack: processes, databases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="N=150, 50 latency orders")
+    parser.add_argument("--n", type=int, help="orders in the throughput run (default 1000)")
+    parser.add_argument("--rate", type=float, default=30.0, help="offered orders/s (default 30)")
+    parser.add_argument("--latency-n", type=int, help="orders at 10/s (default 200, quick 50)")
+    parser.add_argument("--chains", type=int, help="bare chains for the floor (default 200, quick 100)")
+    args = parser.parse_args(argv)
+    n = args.n or (150 if args.quick else 1000)
+    latency_n = args.latency_n or (50 if args.quick else 200)
+    chains = args.chains or (100 if args.quick else 200)
+    signal.signal(signal.SIGTERM, _terminate)
+    r = run(n, args.rate, latency_n, chains)
+    tp, lat, floor = r["throughput"], r["latency"], r["floor"]
+    ratios = {
+        "p50_over_floor": tp["p50_ms"] / floor["p50_ms"],
+        "p50_at_10_over_floor": lat["p50_ms"] / floor["p50_ms"],
+        "throughput_over_target": tp["matched_per_s"] / TARGETS["throughput_per_s"],
+        "p99_at_10_over_1s": lat["p99_ms"] / TARGETS["p99_at_10_per_s_ms"],
+    }
+    met = {
+        "throughput_30_per_s": tp["matched_per_s"] >= TARGETS["throughput_per_s"],
+        "p99_at_10_per_s_le_1s": lat["p99_ms"] <= TARGETS["p99_at_10_per_s_ms"],
+        "p50_le_3x_floor": tp["p50_ms"] <= TARGETS["p50_vs_floor"] * floor["p50_ms"],
+    }
+    log(
+        f"  ratios: p50 {tp['p50_ms']:.0f} ms = {ratios['p50_over_floor']:.1f}x floor "
+        f"{floor['p50_ms']:.1f} ms (target <= 3x; at 10/s {ratios['p50_at_10_over_floor']:.1f}x); "
+        f"throughput {tp['matched_per_s']:.1f}/s = {ratios['throughput_over_target']:.2f} of 30/s; "
+        f"p99 at 10/s {lat['p99_ms']:.0f} ms = {ratios['p99_at_10_over_1s']:.2f} of 1 s"
+    )
+    log(f"  targets met: {met}")
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return round(value, 3) if isinstance(value, float) else value
+
+    summary = {
+        "bench": "order_flow",
+        "n": n,
+        "rate": args.rate,
+        "latency_n": latency_n,
+        "targets": TARGETS,
+        **rounded(r),
+        "ratios": rounded(ratios),
+        "targets_met": met,
+        "all_targets_met": all(met.values()),
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
