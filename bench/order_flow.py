@@ -105,10 +105,15 @@ def _answers(url: str, auth: bool = False) -> bool:
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+            command,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -168,12 +173,27 @@ class Platform:
         py = sys.executable
         self.pids: dict[str, int] = {}
         self.pids["localstripe"] = stack.enter_context(
-            process([py, "-m", "localstripe", "--port", str(stripe_port), "--from-scratch"],
-                    env, data / "localstripe.log")
+            process(
+                [py, "-m", "localstripe", "--port", str(stripe_port), "--from-scratch"],
+                env,
+                data / "localstripe.log",
+            )
         ).pid
         self.pids["api"] = stack.enter_context(
-            process([py, "-m", "uvicorn", "switchboard_gateway.main:app", "--host", "127.0.0.1",
-                     "--port", str(api_port)], env, data / "gateway-api.log")
+            process(
+                [
+                    py,
+                    "-m",
+                    "uvicorn",
+                    "switchboard_gateway.main:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(api_port),
+                ],
+                env,
+                data / "gateway-api.log",
+            )
         ).pid
         self.workers: dict[str, WorkerProcess] = {}
         for name, module in [
@@ -371,7 +391,7 @@ def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
     }
     try:
         with worker("order_flow_bare", env, scratch / "bare-worker.log"):
-            for i in range(10):  # warm-up: connections, pool children
+            for _ in range(10):  # warm-up: connections, pool children
                 hop.delay(-1, HOPS, time.time())
                 time.sleep(0.02)
             wait_until(lambda: r.llen(order_flow_bare.RESULTS) >= 10, 30)
@@ -403,8 +423,10 @@ def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
 
 
 def run(n: int, rate: float, latency_n: int, chains: int) -> dict[str, Any]:
-    log(f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
-        f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
+    log(
+        f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
+        f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
+    )
     result: dict[str, Any] = {}
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-orderflow-")))
@@ -415,8 +437,12 @@ def run(n: int, rate: float, latency_n: int, chains: int) -> dict[str, Any]:
             result["floor"] = run_floor(platform.broker, chains, scratch)
             supplier = platform.http.post(
                 "/api/v1/suppliers",
-                json={"name": "Bench Machining", "categories": ["cnc-machining"],
-                      "region": "eu-west", "capacity": (n + latency_n + 100) * QUANTITY},
+                json={
+                    "name": "Bench Machining",
+                    "categories": ["cnc-machining"],
+                    "region": "eu-west",
+                    "capacity": (n + latency_n + 100) * QUANTITY,
+                },
             )
             if supplier.status_code != 201:
                 raise RuntimeError(f"supplier: {supplier.status_code} {supplier.text}")
@@ -429,8 +455,10 @@ def run(n: int, rate: float, latency_n: int, chains: int) -> dict[str, Any]:
             cpu1, wall1 = cpu_seconds(pids), time.perf_counter()
             util = {k: round((cpu1[k] - cpu0[k]) / (wall1 - wall0), 3) for k in cpu0}
             result["cpu_cores_during_throughput"] = util
-            log(f"  CPU (cores) per component during the throughput run: {util}; "
-                f"total {sum(util.values()):.2f} of {os.cpu_count()}")
+            log(
+                f"  CPU (cores) per component during the throughput run: {util}; "
+                f"total {sum(util.values()):.2f} of {os.cpu_count()}"
+            )
             result["stripe_after_throughput"] = stripe_probe(platform)
             log(f"  localstripe write after: {result['stripe_after_throughput']}")
             result["latency"] = place_orders(platform, latency_n, 10, "latency@10/s")
@@ -452,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, help="orders in the throughput run (default 1000)")
     parser.add_argument("--rate", type=float, default=30.0, help="offered orders/s (default 30)")
     parser.add_argument("--latency-n", type=int, help="orders at 10/s (default 200, quick 50)")
-    parser.add_argument("--chains", type=int, help="bare chains for the floor (default 200, quick 100)")
+    parser.add_argument(
+        "--chains", type=int, help="bare chains for the floor (default 200, quick 100)"
+    )
     args = parser.parse_args(argv)
     n = args.n or (150 if args.quick else 1000)
     latency_n = args.latency_n or (50 if args.quick else 200)

@@ -271,3 +271,91 @@ def test_cancelling_a_paid_order_refunds_it(platform: Platform) -> None:
     order = platform.wait_status(order_id, "refunded")
     types = [event["type"] for event in order["timeline"]]
     assert "order-cancelled" in types and "payment-refunded" in types
+
+
+def test_fifty_concurrent_orders_against_capacity_ten_match_exactly_ten(platform: Platform) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    platform.http.post(
+        "/api/v1/suppliers",
+        json={
+            "name": "Small Shop",
+            "categories": ["powder-coating"],
+            "region": "eu-west",
+            "capacity": 10,
+        },
+    ).raise_for_status()
+    order = {
+        **ORDER,
+        "category": "powder-coating",
+        "payment_method": "pm_card_visa",
+        "items": [{"sku": "panel", "quantity": 1, "unit_amount": 500}],
+    }
+
+    def place(_: int) -> str:
+        return str(platform.http.post("/api/v1/orders", json=order).json()["order_id"])
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        order_ids = list(pool.map(place, range(50)))
+
+    def settled() -> list[str] | None:
+        statuses = [platform.order(o)["status"] for o in order_ids]
+        return statuses if all(s in ("matched", "unmatched") for s in statuses) else None
+
+    statuses = wait_until(settled, 120, 1.0)
+    assert statuses.count("matched") == 10  # type: ignore[union-attr]
+    assert statuses.count("unmatched") == 40  # type: ignore[union-attr]
+
+
+def test_a_webhook_delivered_three_times_and_out_of_order_has_one_effect(
+    platform: Platform,
+) -> None:
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    order_id = platform.http.post(
+        "/api/v1/orders", json={**ORDER, "payment_method": "pm_card_visa"}
+    ).json()["order_id"]
+    order = platform.wait_status(order_id, "matched", "unmatched")
+    intent = {
+        "id": order["payment_id"],
+        "object": "payment_intent",
+        "amount": 3750,
+        "currency": "usd",
+        "metadata": {"order_id": order_id},
+    }
+
+    def deliver(event_id: str, kind: str, status: str) -> int:
+        body = json.dumps(
+            {
+                "id": event_id,
+                "type": kind,
+                "created": int(time.time()),
+                "data": {"object": {**intent, "status": status}},
+            }
+        ).encode()
+        stamp = int(time.time())
+        digest = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+        return platform.http.post(
+            "/webhooks/stripe",
+            content=body,
+            headers={
+                "Stripe-Signature": f"t={stamp},v1={digest.hexdigest()}",
+                "Content-Type": "application/json",
+            },
+        ).status_code
+
+    assert [deliver("evt_dup_1", "payment_intent.succeeded", "succeeded") for _ in range(3)] == [
+        200
+    ] * 3
+    assert deliver("evt_late_processing", "payment_intent.processing", "processing") == 200
+    time.sleep(3)
+
+    final = platform.order(order_id)
+    assert final["status"] == order["status"], "nothing moved backwards"
+    succeeded = platform.http.get(
+        f"/api/v1/events?correlation_id={order_id}&type=payment-succeeded"
+    )
+    assert succeeded.json()["total"] == 1
