@@ -1,0 +1,95 @@
+"""Output: rich tables for people, plain JSON (`--json`) for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[dict[str, Any]], Any] | str
+    justify: str = "left"
+
+    def cell(self, row: dict[str, Any]) -> str:
+        value = self.value(row) if callable(self.value) else row.get(self.value)
+        return "-" if value is None or value == "" else str(value)
+
+
+def table(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Table:
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column.header, justify=column.justify)  # type: ignore[arg-type]
+    for row in rows:
+        grid.add_row(*(column.cell(row) for column in columns))
+    return grid
+
+
+def show(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> None:
+    console.print(table(title, columns, rows))
+
+
+def items_of(page: Any) -> list[dict[str, Any]]:
+    """The rows of a list answer: `{"items": [...]}` or a bare list."""
+    if isinstance(page, dict):
+        rows = page.get("items", [])
+        return list(rows) if isinstance(rows, list) else []
+    return list(page) if isinstance(page, list) else []
+
+
+def percent(rate: Any) -> str | None:
+    """A success rate as a percentage; rates up to 1.0 are fractions."""
+    if rate is None:
+        return None
+    value = float(rate)
+    return f"{value * 100 if value <= 1 else value:.1f}%"
+
+
+def seconds(value: Any) -> str | None:
+    if value is None:
+        return None
+    number = float(value)
+    return f"{number * 1000:.0f} ms" if number < 1 else f"{number:.2f} s"
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def ago(value: Any) -> str | None:
+    when = parse_time(value)
+    if when is None:
+        return None if value is None else str(value)
+    delta = (datetime.now(UTC) - when).total_seconds()
+    if delta < 120:
+        return f"{delta:.0f}s ago"
+    if delta < 7200:
+        return f"{delta / 60:.0f}m ago"
+    return when.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def short_time(value: Any) -> str | None:
+    when = parse_time(value)
+    return when.strftime("%m-%d %H:%M:%S") if when else None
