@@ -9,6 +9,7 @@ from switchboard_shared.runtime import ServiceDefinition
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
 
 from switchboard_gateway.eventlog import registry
+from switchboard_gateway.ledger import models as ledger_models  # noqa: F401  (registers tables)
 from switchboard_gateway.models import Base
 
 SERVICE = "gateway"
