@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from switchboard_gateway.cli.client import CliError, ExitCode, GatewayClient, NotFound
-from switchboard_gateway.cli.render import console, print_json
+from switchboard_gateway.cli.render import console
 from switchboard_gateway.cli.state import client_of
 from switchboard_gateway.cli.tasks import TERMINAL_STATES
 
@@ -142,8 +142,8 @@ def submit(
     client = client_of(ctx)
     accepted = client.post("/tasks", {"name": name, "args": parse_args(args)})
     if json_output:
-        print_json(accepted)
+        print(json.dumps(accepted), flush=True)  # one line, so `--watch` output stays JSON lines
     else:
-        console.print(f"submitted {name}: task {accepted['task_id']} ({accepted.get('queue', '')})")
+        console.print(f"submitted {name} as task {accepted['task_id']}")
     if then_watch:
         follow(client, accepted["task_id"], 0.5, None, json_output)

@@ -7,18 +7,29 @@ from typing import Annotated
 
 import typer
 
-from switchboard_gateway.cli import follow
+from switchboard_gateway.cli import analysis, follow, platform, report
 from switchboard_gateway.cli.client import CliError, ExitCode
 from switchboard_gateway.cli.config import resolve
+from switchboard_gateway.cli.dlq import dlq_app
 from switchboard_gateway.cli.render import err_console
 from switchboard_gateway.cli.state import State
 from switchboard_gateway.cli.tasks import tasks_app
 
-EXIT_CODES = """Exit codes: 0 ok · 1 task failed, platform not healthy, or not found ·
-2 usage error or input the gateway rejected · 3 gateway unreachable · 4 missing or wrong API key.
+EXIT_CODES = """[bold]Exit codes[/bold] (for scripts)
 
-Environment: SWITCHBOARD_URL (default http://127.0.0.1:8000), SWITCHBOARD_API_KEY
-(else the first of SWITCHBOARD_API_KEYS, else the key file var/api-key that `make run` writes)."""
+0  ok
+
+1  a task ended failed/revoked/dead-lettered, the platform is not healthy, or not found
+
+2  usage error, or input the gateway rejected (400/413/422)
+
+3  gateway unreachable (connection refused, timeout)
+
+4  missing, wrong or insufficient API key (401/403)
+
+[bold]Environment[/bold]: SWITCHBOARD_URL (default http://127.0.0.1:8000); SWITCHBOARD_API_KEY, \
+else the first of SWITCHBOARD_API_KEYS, else the key file $SWITCHBOARD_DATA_DIR/api-key \
+(var/api-key, written by `make run`)."""
 
 app = typer.Typer(
     name="switchboard",
@@ -47,9 +58,18 @@ def root(
     ctx.obj = state
 
 
+app.command("status")(platform.status)
+app.command("services")(platform.services)
+app.command("workers")(platform.workers)
+app.command("queues")(platform.queues)
 app.add_typer(tasks_app, name="tasks")
 app.command("submit")(follow.submit)
 app.command("watch")(follow.watch)
+app.command("failures")(analysis.failures)
+app.command("trends")(analysis.trends)
+app.command("report")(report.report)
+app.add_typer(dlq_app, name="dlq")
+app.command("purge")(platform.purge)
 
 
 def main(args: list[str] | None = None, state: State | None = None) -> int:

@@ -69,8 +69,11 @@ def seconds(value: Any) -> str | None:
 
 
 def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 string or epoch seconds (heartbeats), as an aware datetime."""
     if not value:
         return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
