@@ -85,11 +85,12 @@ def register_ops_tasks(app: Celery, definition: ServiceDefinition) -> None:
 
     @app.task(name=f"{name}.{ReplayDeadLetter.verb}", bind=True, base=KitTask, queue=queue)
     def replay_letter(self: KitTask, payload: Any) -> dict[str, Any] | None:
-        letter_id = parse(ReplayDeadLetter, payload).letter_id
-        try:
-            return {"task_id": self.runtime.dead_letters.replay(letter_id, app)}
-        except LookupError:
+        store = self.runtime.dead_letters
+        letter = store.get(parse(ReplayDeadLetter, payload).letter_id)
+        if letter is None:
             return None
+        task_id = store.replay(letter.id, app)
+        return {"task_id": task_id, "task_name": letter.task_name, "queue": letter.queue}
 
     @app.task(name=f"{name}.{DeleteDeadLetter.verb}", bind=True, base=KitTask, queue=queue)
     def delete_letter(self: KitTask, payload: Any) -> dict[str, Any]:

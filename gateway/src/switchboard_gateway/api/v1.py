@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from switchboard_gateway.api import events, health, orders, submit, suppliers, tasks
+from switchboard_gateway.api import (
+    alerts,
+    analytics,
+    deadletters,
+    events,
+    health,
+    monitoring,
+    orders,
+    submit,
+    suppliers,
+    tasks,
+)
 from switchboard_gateway.auth import require_api_key
 
 PREFIX = "/api/v1"
@@ -19,6 +30,10 @@ def build_v1_router() -> APIRouter:
     protected.include_router(events.router)
     protected.include_router(submit.router)
     protected.include_router(tasks.router)
+    protected.include_router(monitoring.router)
+    protected.include_router(analytics.router)
+    protected.include_router(alerts.router)
+    protected.include_router(deadletters.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)
     v1.include_router(protected)
