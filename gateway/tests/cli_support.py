@@ -122,8 +122,14 @@ def live_gateway(data: Path) -> Iterator[LiveGateway]:
             "SWITCHBOARD_API_KEYS": "",
             "SWITCHBOARD_RETRY_BASE_SECONDS": "0.2",
             "SWITCHBOARD_LOG_JSON": "false",
+            "SWITCHBOARD_LIVENESS_PROBE_SECONDS": "2",
         }
-        worker = WorkerProcess("switchboard_orders.app", env, data / "orders.log", concurrency=2)
+        # Embedded beat: liveness probes make the platform ready. orders.critical is left
+        # unconsumed so that `purge` has messages to drop.
+        consume = ["-B", "-s", str(data / "beat"), "-Q", f"{ORDERS_QUEUES[1]},{ORDERS_QUEUES[2]}"]
+        worker = WorkerProcess(
+            "switchboard_orders.app", env, data / "orders.log", concurrency=2, extra_args=consume
+        )
         stack.callback(worker.stop)
         worker.start(120)
         ledger = start_ledger(env, data / "ledger.log")

@@ -4,10 +4,14 @@ Redis: every command, its `--json`, `watch` following a task whose progress rise
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from cli_support import ADMIN, READER, LiveGateway, live_gateway, run_cli
+import redis
+from celery import Celery
+from cli_support import ADMIN, ORDERS_QUEUES, READER, LiveGateway, live_gateway, run_cli
 from switchboard_shared.testsupport import free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -114,3 +118,115 @@ def test_help_documents_the_exit_codes(live: LiveGateway) -> None:
     assert done.returncode == 0
     for line in ("0  ok", "3  gateway unreachable", "4  missing, wrong or insufficient API key"):
         assert line in done.stdout
+
+
+def healthy(live: LiveGateway) -> bool:
+    return bool(live.run("status", "--json").json()["healthy"])
+
+
+def test_status_services_workers_queues_and_their_json(live: LiveGateway) -> None:
+    wait_until(lambda: healthy(live), 60, 0.5)  # the first liveness probes were consumed
+
+    status, status_json = live.run("status", "--hours", "1"), live.run("status", "--json")
+    services = live.run("services", "--json")
+    workers, workers_table = live.run("workers", "--json"), live.run("workers")
+    queues, queues_table = live.run("queues", "--json"), live.run("queues")
+
+    assert status.code == status_json.code == 0, status.out
+    assert "Platform: ready" in status.out and "orders" in status.out
+    assert [s["name"] for s in status_json.json()["services"]] == ["orders"]
+    [orders] = services.json()["items"]
+    assert orders["workers_online"] >= 1 and orders["flower_url"]
+    [worker] = [w for w in workers.json()["items"] if w["online"]]
+    assert worker["service"] == "orders" and worker["hostname"] in workers_table.out
+    assert [q["name"] for q in queues.json()["items"]] == ORDERS_QUEUES
+    assert "orders.critical" in queues_table.out
+
+
+def test_failures_trends_and_a_dead_letter_replayed_to_success(live: LiveGateway) -> None:
+    blocker = f"cli-block-{uuid.uuid4().hex}"
+    redis.Redis.from_url(live.redis_url).set(blocker, 1)
+    args = json.dumps({"fail_while_key": blocker})
+    failed = live.run("submit", "orders.diagnose", "--args", args, "--watch", "--json")
+    accepted, *_, final = failed.lines()
+    assert failed.code == 1 and final["state"] == "dead_lettered"
+
+    failures, failures_table = live.run("failures", "--json"), live.run("failures", "--hours", "1")
+    trends = live.run("trends", "--hours", "1", "--json")
+    trends_table = live.run("trends", "--hours", "2", "--bucket", "30m")
+    letters = live.run("dlq", "list", "--json").json()["items"]
+    [letter] = [x for x in letters if x["task_id"] == accepted["task_id"]]
+    shown, shown_table = (
+        live.run("dlq", "show", letter["id"], "--json"),
+        live.run("dlq", "show", letter["id"]),
+    )
+
+    assert failures.json()["by_classification"]["validation"] >= 1
+    assert "validation" in failures_table.out and "orders.diagnose" in failures_table.out
+    assert sum(b["total"] for b in trends.json()["trends"]["items"]) >= 1
+    assert "orders.diagnose" in [m["name"] for m in trends.json()["metrics"]["items"]]
+    assert "orders.diagnose" in trends_table.out
+    assert letter["id"].startswith("orders:") and letter["classification"] == "validation"
+    assert shown.json()["message"] and "traceback" in shown_table.out
+
+    redis.Redis.from_url(live.redis_url).delete(blocker)
+    replayed = live.run("dlq", "replay", letter["id"], "--watch")
+    assert replayed.code == 0 and "succeeded" in replayed.out, replayed.out + replayed.err
+
+
+def test_deleting_a_dead_letter_asks_first(live: LiveGateway) -> None:
+    failed = live.run("submit", "orders.diagnose", "--args", '{"fail": "validation"}', "--json")
+    task_id = failed.json()["task_id"]
+    wait_until(lambda: live.task(task_id)["state"] == "dead_lettered", 40, 0.2)
+    letter_id = live.task(task_id)["dead_letter_id"]
+    [letter] = [
+        x for x in live.run("dlq", "list", "--json").json()["items"] if x["task_id"] == task_id
+    ]
+
+    declined = live.run("dlq", "delete", letter["id"], stdin="n\n")
+    kept = live.run("dlq", "show", letter["id"])
+    as_reader = live.run("dlq", "delete", letter["id"], "--yes", key=READER)
+    deleted = live.run("dlq", "delete", letter["id"], "--yes")
+
+    assert letter_id and letter["id"].endswith(letter_id)
+    assert declined.code == 1 and kept.code == 0
+    assert as_reader.code == 4
+    assert deleted.code == 0 and live.run("dlq", "show", letter["id"]).code == 1
+
+
+def test_report_writes_html_markdown_and_json(live: LiveGateway, tmp_path: Path) -> None:
+    submit(live, steps=1)
+    wait_until(lambda: "orders.diagnose" in live.run("trends", "--json").out, 30, 0.5)
+    outputs = {suffix: tmp_path / f"ops.{suffix}" for suffix in ("html", "md", "json")}
+
+    runs = [live.run("report", "--hours", "1", "--output", str(path)) for path in outputs.values()]
+    wrong = live.run("report", "--output", str(tmp_path / "ops.txt"))
+
+    assert [run.code for run in runs] == [0, 0, 0], runs
+    html, markdown = outputs["html"].read_text(), outputs["md"].read_text()
+    figures = json.loads(outputs["json"].read_text())
+    assert html.startswith("<!doctype html>") and "<svg" in html and "orders.diagnose" in html
+    assert "| orders.diagnose | orders |" in markdown and "## Failures" in markdown
+    assert figures["totals"]["tasks"] >= 1 and figures["services"][0]["name"] == "orders"
+    assert wrong.code == 2 and not (tmp_path / "ops.txt").exists()
+
+
+def test_purge_asks_first_and_needs_an_admin_key(live: LiveGateway) -> None:
+    client = Celery(broker=live.env["SWITCHBOARD_BROKER_URL"], set_as_current=False)
+    for _ in range(3):  # nobody consumes orders.critical in this platform
+        client.send_task("orders.create", args=[{}], queue="orders.critical")
+    client.close()
+
+    before = {q["name"]: q["depth"] for q in live.run("queues", "--json").json()["items"]}
+    declined = live.run("purge", "--queue", "orders.critical", stdin="n\n")
+    as_reader = live.run("purge", "--queue", "orders.critical", "--yes", key=READER)
+    unknown = live.run("purge", "--queue", "nobody.queue", "--yes")
+    purged = live.run("purge", "--queue", "orders.critical", "--yes", "--json")
+    after = {q["name"]: q["depth"] for q in live.run("queues", "--json").json()["items"]}
+
+    assert declined.code == 1 and "nothing changed" in declined.out
+    assert as_reader.code == 4
+    assert unknown.code == 1
+    assert purged.code == 0 and purged.json()["purged"] >= 3
+    assert before["orders.critical"] >= 3
+    assert after["orders.critical"] < before["orders.critical"]  # a liveness probe may land anew
