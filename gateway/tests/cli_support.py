@@ -19,6 +19,7 @@ import httpx
 from ops_platform import start_ledger, stop
 from switchboard_gateway.cli import render
 from switchboard_gateway.cli.main import main
+from switchboard_gateway.cli.state import State
 from switchboard_shared.testsupport import WorkerProcess, free_port, redis_database, wait_until
 
 ADMIN = "cli-admin-key"
@@ -66,7 +67,7 @@ class LiveGateway:
         return answer.json() if answer.status_code == 200 else {"state": None}
 
 
-def run_cli(args: list[str], stdin: str = "") -> Run:
+def run_cli(args: list[str], stdin: str = "", state: State | None = None) -> Run:
     out, err = io.StringIO(), io.StringIO()
     old_width = render.console.width
     render.console.width = 200  # wide tables: no truncated ids in assertions
@@ -76,7 +77,7 @@ def run_cli(args: list[str], stdin: str = "") -> Run:
             contextlib.redirect_stderr(err),
             _stdin(stdin),
         ):
-            code = main(args)
+            code = main(args, state)
     finally:
         render.console.width = old_width
     return Run(int(code), out.getvalue(), err.getvalue())

@@ -58,7 +58,7 @@ def print_failures(report: dict[str, Any]) -> None:
     by_class = report.get("by_classification") or {}
     summary = ", ".join(f"{name} {count}" for name, count in sorted(by_class.items()))
     console.print(
-        f"{report.get('total', 0)} failure(s) in {report.get('hours', '?')} h: {summary or 'none'}"
+        f"{report.get('total', 0)} failure(s) in {float(report.get('hours') or 0):g} h: {summary or 'none'}"
     )
     if items_of(report):
         show("Failures by classification and task", FAILURE_COLUMNS, items_of(report))
@@ -90,9 +90,10 @@ def trends(
     if json_output:
         print_json({"trends": report, "metrics": metrics})
         return
-    show(
-        f"Trends over {hours:g} h (buckets of {report.get('bucket')})",
-        TREND_COLUMNS,
-        items_of(report),
-    )
+    buckets = items_of(report)
+    busy = [bucket for bucket in buckets if bucket.get("total")]
+    title = f"Trends over {hours:g} h (buckets of {report.get('bucket')})"
+    show(title, TREND_COLUMNS, busy)
+    if len(busy) < len(buckets):
+        console.print(f"({len(buckets) - len(busy)} bucket(s) without tasks not shown)")
     show("Per task", METRIC_COLUMNS, items_of(metrics))

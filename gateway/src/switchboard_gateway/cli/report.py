@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2.runtime import Undefined
 
 from switchboard_gateway.cli.render import ago, console, percent, seconds
 from switchboard_gateway.cli.state import HoursOption, client_of
@@ -34,17 +36,19 @@ SUFFIXES = {
 def templates() -> Environment:
     env = Environment(
         loader=PackageLoader("switchboard_gateway.cli", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters.update(
-        percent=lambda v: percent(v) or "-",
-        seconds=lambda v: seconds(v) or "-",
-        ago=lambda v: ago(v) or "-",
-        queued=queued,
+        percent=_shown(percent), seconds=_shown(seconds), ago=_shown(ago), queued=queued
     )
     return env
+
+
+def _shown(format_value: Callable[[Any], str | None]) -> Callable[[Any], str]:
+    """A figure as text, `-` where the answer has none (missing or null)."""
+    return lambda value: "-" if isinstance(value, Undefined) else (format_value(value) or "-")
 
 
 def trend_bars(buckets: list[dict[str, Any]], height: int = 120) -> list[dict[str, Any]]:
