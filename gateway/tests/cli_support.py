@@ -16,11 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ops_platform import start_ledger, stop
+from ops_platform import start_ledger
 from switchboard_gateway.cli import render
 from switchboard_gateway.cli.main import main
 from switchboard_gateway.cli.state import State
-from switchboard_shared.testsupport import WorkerProcess, free_port, redis_database, wait_until
+from switchboard_shared.testsupport import (
+    WorkerProcess,
+    free_port,
+    redis_database,
+    terminate,
+    wait_until,
+)
 
 ADMIN = "cli-admin-key"
 READER = "cli-reader-key"
@@ -134,10 +140,10 @@ def live_gateway(data: Path) -> Iterator[LiveGateway]:
         stack.callback(worker.stop)
         worker.start(120)
         ledger = start_ledger(env, data / "ledger.log")
-        stack.callback(stop, ledger)
+        stack.callback(terminate, ledger)
         port = free_port()
         gateway = start_gateway(env, port, data / "gateway.log")
-        stack.callback(stop, gateway)
+        stack.callback(terminate, gateway)
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _healthy(url, gateway), timeout=60, interval=0.2)
         ledger_log = data / "ledger.log"

@@ -15,7 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from celery import Celery
-from switchboard_shared.testsupport import WorkerProcess, free_port, redis_database, wait_until
+from switchboard_shared.testsupport import (
+    WorkerProcess,
+    free_port,
+    redis_database,
+    terminate,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CREDENTIALS = ("ops", "flower-pw-1")
@@ -76,7 +82,7 @@ def flower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerUnderTest
         }
         port = free_port()
         process = _start_flower(env, port, data / "flower.log")
-        stack.callback(_stop, process)
+        stack.callback(terminate, process)
         for worker in workers.values():
             stack.callback(worker.stop)
         with ThreadPoolExecutor() as pool:  # the three start side by side
@@ -85,15 +91,6 @@ def flower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerUnderTest
         wait_until(lambda: _answers(url) or process.poll() is not None, timeout=60, interval=0.2)
         assert process.poll() is None, (data / "flower.log").read_text()
         yield FlowerUnderTest(url, broker, workers["payments"], workers["orders"])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 @pytest.mark.parametrize("path", ["/", "/api/workers", "/metrics"])

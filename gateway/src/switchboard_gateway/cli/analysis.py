@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 
 from switchboard_gateway.cli.render import (
     Column,
     ago,
     console,
+    emit,
     items_of,
     percent,
     print_json,
     seconds,
     show,
+    table,
 )
 from switchboard_gateway.cli.state import HoursOption, JsonOption, client_of
 from switchboard_gateway.cli.summary import trend_bucket
@@ -54,25 +57,21 @@ METRIC_COLUMNS = [
 ]
 
 
-def print_failures(report: dict[str, Any]) -> None:
+def failures_view(report: dict[str, Any]) -> Group:
     by_class = report.get("by_classification") or {}
     summary = ", ".join(f"{name} {count}" for name, count in sorted(by_class.items()))
-    console.print(
-        f"{report.get('total', 0)} failure(s) in {float(report.get('hours') or 0):g} h: {summary or 'none'}"
-    )
-    if items_of(report):
-        show("Failures by classification and task", FAILURE_COLUMNS, items_of(report))
+    hours = float(report.get("hours") or 0)
+    heading = f"{report.get('total', 0)} failure(s) in {hours:g} h: {summary or 'none'}"
+    rows = items_of(report)
+    grid = table("Failures by classification and task", FAILURE_COLUMNS, rows) if rows else ""
+    return Group(heading, grid)
 
 
 def failures(
     ctx: typer.Context, hours: HoursOption = 24.0, json_output: JsonOption = False
 ) -> None:
     """Failures grouped by classification and task over the window."""
-    report = client_of(ctx).get("/failures", hours=hours)
-    if json_output:
-        print_json(report)
-        return
-    print_failures(report)
+    emit(client_of(ctx).get("/failures", hours=hours), json_output, failures_view)
 
 
 def trends(

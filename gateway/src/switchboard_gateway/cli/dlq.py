@@ -13,7 +13,9 @@ from switchboard_gateway.cli.platform import YesOption, confirm_or_stop
 from switchboard_gateway.cli.render import (
     Column,
     console,
+    emit,
     err_console,
+    fields_grid,
     items_of,
     print_json,
     short_time,
@@ -57,38 +59,23 @@ def list_letters(
         err_console.print(f"[yellow]no answer from:[/yellow] {', '.join(page['unavailable'])}")
 
 
+LETTER_FIELDS = (
+    *("id", "service", "task_name", "task_id", "queue", "classification", "exception_type"),
+    *("reason", "deliveries", "created_at", "replayed_at"),
+)
+
+
 def letter_detail(letter: dict[str, Any]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for label in (
-        "id",
-        "service",
-        "task_name",
-        "task_id",
-        "queue",
-        "classification",
-        "exception_type",
-        "reason",
-        "deliveries",
-        "created_at",
-        "replayed_at",
-    ):
-        value = letter.get(label)
-        grid.add_row(label.replace("_", " "), "-" if value in (None, "") else str(value))
-    grid.add_row("message", json.dumps(letter.get("message"), indent=2, default=str))
-    grid.add_row("traceback", str(letter.get("traceback") or "-"))
-    return grid
+    fields = [(label.replace("_", " "), letter.get(label)) for label in LETTER_FIELDS]
+    fields.append(("message", json.dumps(letter.get("message"), indent=2, default=str)))
+    fields.append(("traceback", letter.get("traceback")))
+    return fields_grid(fields)
 
 
 @dlq_app.command("show")
 def show_letter(ctx: typer.Context, letter_id: LetterId, json_output: JsonOption = False) -> None:
     """One dead letter with its whole original message and traceback."""
-    letter = client_of(ctx).get(f"/dead-letters/{letter_id}")
-    if json_output:
-        print_json(letter)
-        return
-    console.print(letter_detail(letter))
+    emit(client_of(ctx).get(f"/dead-letters/{letter_id}"), json_output, letter_detail)
 
 
 @dlq_app.command("replay")

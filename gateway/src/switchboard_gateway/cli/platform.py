@@ -7,7 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from switchboard_gateway.cli.client import ExitCode
-from switchboard_gateway.cli.render import Column, ago, console, items_of, percent, print_json, show
+from switchboard_gateway.cli.render import (
+    Column,
+    ago,
+    console,
+    emit_rows,
+    percent,
+    print_json,
+    show,
+)
 from switchboard_gateway.cli.state import HoursOption, JsonOption, client_of
 from switchboard_gateway.cli.summary import platform_status, queued
 
@@ -81,29 +89,19 @@ def services(
     ctx: typer.Context, hours: HoursOption = 24.0, json_output: JsonOption = False
 ) -> None:
     """Each service: workers online, queued messages, active tasks, success rate, Flower."""
-    answer = client_of(ctx).get("/services", hours=hours)
-    if json_output:
-        print_json(answer)
-        return
-    show("Services", SERVICE_COLUMNS, items_of(answer))
+    emit_rows(
+        client_of(ctx).get("/services", hours=hours), json_output, "Services", SERVICE_COLUMNS
+    )
 
 
 def workers(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Every worker by heartbeat and liveness probe."""
-    answer = client_of(ctx).get("/workers")
-    if json_output:
-        print_json(answer)
-        return
-    show("Workers", WORKER_COLUMNS, items_of(answer))
+    emit_rows(client_of(ctx).get("/workers"), json_output, "Workers", WORKER_COLUMNS)
 
 
 def queues(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Every queue with its depth and whether it is being consumed."""
-    answer = client_of(ctx).get("/queues")
-    if json_output:
-        print_json(answer)
-        return
-    show("Queues", QUEUE_COLUMNS, items_of(answer))
+    emit_rows(client_of(ctx).get("/queues"), json_output, "Queues", QUEUE_COLUMNS)
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 console = Console()
@@ -43,6 +43,28 @@ def table(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]])
 
 def show(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> None:
     console.print(table(title, columns, rows))
+
+
+def fields_grid(fields: Iterable[tuple[str, Any]]) -> Table:
+    """Label / value rows, for one task or one dead letter."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in fields:
+        grid.add_row(label, "-" if value is None or value == "" else str(value))
+    return grid
+
+
+def emit(answer: Any, json_output: bool, view: Callable[[Any], RenderableType]) -> None:
+    """The gateway's answer as JSON (`--json`) or as `view` draws it."""
+    if json_output:
+        print_json(answer)
+    else:
+        console.print(view(answer))
+
+
+def emit_rows(answer: Any, json_output: bool, title: str, columns: Sequence[Column]) -> None:
+    emit(answer, json_output, lambda page: table(title, columns, items_of(page)))
 
 
 def items_of(page: Any) -> list[dict[str, Any]]:

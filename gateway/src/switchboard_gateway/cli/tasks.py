@@ -14,6 +14,8 @@ from rich.table import Table
 from switchboard_gateway.cli.render import (
     Column,
     console,
+    emit,
+    fields_grid,
     items_of,
     print_json,
     seconds,
@@ -113,9 +115,6 @@ def list_tasks(
 
 
 def task_detail(task: dict[str, Any]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
     error = task.get("error") or {}
     step = f" — {task['current_step']}" if task.get("current_step") else ""
     fields: list[tuple[str, Any]] = [
@@ -136,19 +135,13 @@ def task_detail(task: dict[str, Any]) -> Table:
         fields.append(("classification", error.get("classification")))
     if task.get("result") is not None:
         fields.append(("result", json.dumps(task["result"], default=str)[:2000]))
-    for label, value in fields:
-        grid.add_row(label, "-" if value in (None, "") else str(value))
-    return grid
+    return fields_grid(fields)
 
 
 @tasks_app.command("show")
 def show_task(ctx: typer.Context, task_id: str, json_output: JsonOption = False) -> None:
     """One task: state, progress, retries, worker, error and result."""
-    task = client_of(ctx).get(f"/tasks/{task_id}")
-    if json_output:
-        print_json(task)
-        return
-    console.print(task_detail(task))
+    emit(client_of(ctx).get(f"/tasks/{task_id}"), json_output, task_detail)
 
 
 @tasks_app.command("cancel")
