@@ -97,6 +97,7 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
             "SWITCHBOARD_SERVICES": json.dumps(SERVICES),
             "SWITCHBOARD_RETRY_BASE_SECONDS": "0.2",
             "SWITCHBOARD_LOG_JSON": "false",
+            "SWITCHBOARD_LEDGER_RECONCILE_SECONDS": "2",
         }
         ledger_log = data / "ledger.log"
         ledger = start_ledger(env, ledger_log)  # starts while the worker does
