@@ -97,13 +97,14 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
             "SWITCHBOARD_SERVICES": json.dumps(SERVICES),
             "SWITCHBOARD_RETRY_BASE_SECONDS": "0.2",
             "SWITCHBOARD_LOG_JSON": "false",
+            "SWITCHBOARD_LEDGER_RECONCILE_SECONDS": "2",
         }
+        ledger_log = data / "ledger.log"
+        ledger = start_ledger(env, ledger_log)  # starts while the worker does
+        stack.callback(stop, ledger)
         worker = WorkerProcess("switchboard_orders.app", env, data / "orders.log", concurrency=2)
         stack.callback(worker.stop)
-        worker.start(60)
-        ledger_log = data / "ledger.log"
-        ledger = start_ledger(env, ledger_log)
-        stack.callback(stop, ledger)
+        worker.start(90)
         wait_until(lambda: "ledger following" in ledger_log.read_text(errors="replace"), 30)
         settings = GatewaySettings(
             api_keys="",
@@ -116,4 +117,5 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
             **overrides,
         )
         client = stack.enter_context(TestClient(create_app(settings)))
+        client.app.state.ledger.get()  # type: ignore[attr-defined]  (opens and migrates the DB)
         yield LivePlatform(client, settings, worker, ledger, ledger_log, env)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from ops_platform import ADMIN, READER, LivePlatform, auth, live_platform
+from ops_platform import ADMIN, READER, LivePlatform, auth, live_platform, start_ledger, stop
 from sqlalchemy import select
 from switchboard_gateway.alerts import evaluate
 from switchboard_gateway.monitor import PlatformView
@@ -150,3 +150,16 @@ def test_monitoring_sees_the_worker_its_queues_and_readiness(live: LivePlatform)
     metrics = {m["name"]: m for m in live.get("/api/v1/metrics", hours=1)["items"]}
     assert metrics["orders.diagnose"]["by_state"]["succeeded"] >= 1
     assert metrics["orders.diagnose"]["runtime"]["p50"] is not None
+
+
+def test_ledger_restart_loses_nothing_and_catches_up(live: LivePlatform) -> None:
+    before = live.submit("orders.diagnose", echo={"when": "before"})
+    live.wait_state(before, "succeeded")
+    stop(live.ledger)
+    during = live.submit("orders.diagnose", seconds=0.5, echo={"when": "during"})
+    backend = live.client.app.state.control.app  # type: ignore[attr-defined]
+    wait_until(lambda: backend.AsyncResult(during).state == "SUCCESS", 40)
+    assert live.task(during)["state"] == "pending"
+    live.ledger = start_ledger(live.env, live.ledger_log)
+    assert live.wait_state(during, "succeeded", timeout=60)["result"]["echo"] == {"when": "during"}
+    assert live.task(before)["state"] == "succeeded"

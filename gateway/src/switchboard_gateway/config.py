@@ -50,6 +50,7 @@ class GatewaySettings(PlatformSettings):
         default_factory=lambda: {s: f"http://127.0.0.1:{p}" for s, p in FLOWER_PORTS.items()}
     )
     worker_heartbeat_max_age: float = 60.0
+    ledger_reconcile_seconds: float = 15.0
     alert_failure_rate: float = 0.25
     alert_failure_min_tasks: int = 5
     alert_window_minutes: float = 15.0

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from switchboard_shared.logging import configure_logging
 
-from switchboard_gateway import webhooks
+from switchboard_gateway import prometheus, webhooks
 from switchboard_gateway.api.v1 import build_v1_router
 from switchboard_gateway.body_limit import BodyLimitMiddleware
 from switchboard_gateway.config import GatewaySettings
@@ -56,6 +56,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_v1_router())
     app.include_router(webhooks.router)
+    app.include_router(prometheus.router)
     # Added last runs first: the log wraps the body limit, so 413s are logged too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)

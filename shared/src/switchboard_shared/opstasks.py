@@ -6,10 +6,11 @@ The gateway never reads a service's database: it sends these commands (`<service
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from .contracts.ops import (
     DeleteDeadLetter,
@@ -64,8 +65,24 @@ def diagnose(task: KitTask, command: Diagnose) -> dict[str, Any]:
     return {"service": task.runtime.service, "steps": command.steps, "echo": command.echo}
 
 
+SUBSCRIPTIONS_KEY = "switchboard:subscriptions:{service}"
+
+
+def announce_subscriptions(app: Celery, definition: ServiceDefinition) -> None:
+    """At worker start, say in Redis which event types this service consumes (the gateway's
+    event catalog lists each event's subscribers from these)."""
+
+    @signals.worker_ready.connect(weak=False)
+    def _announce(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        key = SUBSCRIPTIONS_KEY.format(service=definition.name)
+        app.runtime.redis.set(key, json.dumps(definition.registry.subscriptions))  # type: ignore[attr-defined]
+
+
 def register_ops_tasks(app: Celery, definition: ServiceDefinition) -> None:
     name, queue = definition.name, definition.default_queue
+    announce_subscriptions(app, definition)
 
     @app.task(name=f"{name}.{Diagnose.verb}", bind=True, base=KitTask, queue=queue)
     def diagnose_task(self: KitTask, payload: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from switchboard_gateway.api import (
     alerts,
     analytics,
+    catalog,
     deadletters,
     events,
     health,
@@ -15,6 +16,7 @@ from switchboard_gateway.api import (
     submit,
     suppliers,
     tasks,
+    webhooks_inbound,
 )
 from switchboard_gateway.auth import require_api_key
 
@@ -27,6 +29,7 @@ def build_v1_router() -> APIRouter:
     protected = APIRouter(dependencies=[Depends(require_api_key)])
     protected.include_router(orders.router)
     protected.include_router(suppliers.router)
+    protected.include_router(catalog.router)
     protected.include_router(events.router)
     protected.include_router(submit.router)
     protected.include_router(tasks.router)
@@ -34,6 +37,7 @@ def build_v1_router() -> APIRouter:
     protected.include_router(analytics.router)
     protected.include_router(alerts.router)
     protected.include_router(deadletters.router)
+    protected.include_router(webhooks_inbound.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)
     v1.include_router(protected)

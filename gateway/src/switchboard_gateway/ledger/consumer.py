@@ -129,7 +129,7 @@ def main() -> int:
     session_factory = GatewayStore.from_settings(settings).runtime.session_factory
     app = make_celery_client(settings.broker_url, settings.effective_redis_url)
     writer = LedgerWriter(session_factory, settings.services)
-    run(app, writer, Reconciler(app, session_factory, writer))
+    run(app, writer, Reconciler(app, session_factory, writer, settings.ledger_reconcile_seconds))
     return 0
 
 

@@ -88,7 +88,7 @@ class Reconciler:
         return self.writer.apply(events) if events else 0
 
     def _unfinished(self) -> list[tuple[str, datetime]]:
-        settled = datetime.now(UTC) - timedelta(seconds=5)
+        settled = datetime.now(UTC) - timedelta(seconds=min(5.0, self.every))
         query = (
             select(TaskRecord.task_id, TaskRecord.created_at)
             .where(TaskRecord.state.not_in(TERMINAL), TaskRecord.created_at > self.cursor)
