@@ -70,6 +70,8 @@ def test_tasks_list_show_and_their_json(live: LiveGateway) -> None:
     table = live.run("tasks", "list", "--state", "succeeded", "--service", "orders")
     shown = live.run("tasks", "show", task_id, "--json")
     detail = live.run("tasks", "show", task_id)
+    counted = live.run("tasks", "count", "--name", "orders.diagnose", "--json")
+    counted_text = live.run("tasks", "count", "--state", "succeeded")
 
     assert listed.code == table.code == shown.code == detail.code == 0
     assert task_id in [t["task_id"] for t in listed.json()["items"]]
@@ -77,6 +79,8 @@ def test_tasks_list_show_and_their_json(live: LiveGateway) -> None:
     assert task_id in table.out and "succeeded" in table.out
     assert shown.json()["state"] == "succeeded" and shown.json()["name"] == "orders.diagnose"
     assert "orders.normal" in detail.out and "succeeded" in detail.out
+    assert counted.json()["by_state"]["succeeded"] >= 1 and counted.json()["count"] >= 1
+    assert counted_text.code == 0 and "task(s)" in counted_text.out
 
 
 def test_cancel_needs_an_admin_key_and_terminates_a_running_task(live: LiveGateway) -> None:

@@ -85,27 +85,33 @@ def since_param(value: str | None) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
+StateOption = Annotated[TaskState | None, typer.Option(help="Only tasks in this state.")]
+ServiceOption = Annotated[str | None, typer.Option(help="Only this service's tasks.")]
+NameOption = Annotated[str | None, typer.Option(help="Only tasks of this name.")]
+SinceOption = Annotated[str | None, typer.Option(help="Created after: 30m, 2h, 1d or a time.")]
+
+
+def task_filter(
+    state: TaskState | None, service: str | None, name: str | None, since: str | None
+) -> dict[str, Any]:
+    state_value = state.value if state else None
+    return {"state": state_value, "service": service, "name": name, "since": since_param(since)}
+
+
 @tasks_app.command("list")
 def list_tasks(
     ctx: typer.Context,
-    state: Annotated[TaskState | None, typer.Option(help="Only tasks in this state.")] = None,
-    service: Annotated[str | None, typer.Option(help="Only this service's tasks.")] = None,
-    name: Annotated[str | None, typer.Option(help="Only tasks of this name.")] = None,
-    since: Annotated[str | None, typer.Option(help="Created after: 30m, 2h, 1d or a time.")] = None,
+    state: StateOption = None,
+    service: ServiceOption = None,
+    name: NameOption = None,
+    since: SinceOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     json_output: JsonOption = False,
 ) -> None:
     """List tasks, newest first."""
-    page = client_of(ctx).get(
-        "/tasks",
-        state=state.value if state else None,
-        service=service,
-        name=name,
-        since=since_param(since),
-        limit=limit,
-        offset=offset,
-    )
+    where = task_filter(state, service, name, since)
+    page = client_of(ctx).get("/tasks", **where, limit=limit, offset=offset)
     if json_output:
         print_json(page)
         return
@@ -136,6 +142,24 @@ def task_detail(task: dict[str, Any]) -> Table:
     if task.get("result") is not None:
         fields.append(("result", json.dumps(task["result"], default=str)[:2000]))
     return fields_grid(fields)
+
+
+@tasks_app.command("count")
+def count_tasks(
+    ctx: typer.Context,
+    state: StateOption = None,
+    service: ServiceOption = None,
+    name: NameOption = None,
+    since: SinceOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """How many tasks match, by state."""
+    answer = client_of(ctx).get("/tasks/count", **task_filter(state, service, name, since))
+    if json_output:
+        print_json(answer)
+        return
+    by_state = ", ".join(f"{k} {v}" for k, v in sorted((answer.get("by_state") or {}).items()))
+    console.print(f"{answer.get('count', 0)} task(s)" + (f": {by_state}" if by_state else ""))
 
 
 @tasks_app.command("show")
