@@ -225,3 +225,18 @@ def test_reports_escape_what_they_show_and_scale_the_trend_bars() -> None:
     assert "| orders | up | 1 | 0 | 50.0% | 7 |" in markdown
     assert bars[0]["ok_h"] + bars[0]["bad_h"] == 120 and bars[1]["ok_h"] == 60
     assert json.loads(render(data, ReportFormat.json))["totals"]["tasks"] == 4
+
+
+def test_text_from_the_gateway_is_shown_literally_never_as_markup() -> None:
+    failed = {
+        "task_id": "t1",
+        "name": "orders.diagnose",
+        "state": "failed",
+        "progress": 10,
+        "error": {"type": "KeyError", "message": "row [/] [bold]x", "classification": "unknown"},
+    }
+    task = cli(lambda request: httpx.Response(200, json=failed), "tasks", "show", "t1")
+    listed = cli(lambda request: httpx.Response(200, json={"items": [failed]}), "tasks", "list")
+
+    assert task.code == listed.code == 0, task.err
+    assert "KeyError: row [/] [bold]x" in task.out

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Group
+from rich.markup import escape
 
 from switchboard_gateway.cli.render import (
     Column,
@@ -30,9 +31,11 @@ FAILURE_COLUMNS = [
     Column("last seen", lambda row: ago(row.get("last_seen"))),
     Column(
         "last error",
-        lambda row: "{type}: {message}".format(
-            **{"type": None, "message": None, **(row.get("last_error") or {})}
-        )[:80],
+        lambda row: escape(
+            "{type}: {message}".format(
+                **{"type": None, "message": None, **(row.get("last_error") or {})}
+            )[:80]
+        ),
     ),
 ]
 TREND_COLUMNS = [

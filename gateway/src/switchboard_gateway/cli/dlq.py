@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from switchboard_gateway.cli.follow import follow
@@ -33,7 +34,7 @@ LETTER_COLUMNS = [
     Column("id", "id"),
     Column("task", "task_name"),
     Column("classification", "classification"),
-    Column("reason", lambda row: str(row.get("reason") or "")[:70]),
+    Column("reason", lambda row: escape(str(row.get("reason") or "")[:70])),
     Column("deliveries", "deliveries", "right"),
     Column("created", lambda row: short_time(row.get("created_at"))),
     Column("replayed", lambda row: short_time(row.get("replayed_at"))),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from switchboard_gateway.cli.client import CliError, ExitCode, GatewayClient, NotFound
@@ -38,7 +39,7 @@ def poll(
             return
         if timeout and time.monotonic() - started > timeout:
             state = (last or {}).get("state", "unknown")
-            raise CliError(f"task {task_id} still {state} after {timeout:.0f}s")
+            raise CliError(f"task {task_id} still {state} after {timeout:g}s")
         time.sleep(interval)
 
 
@@ -47,7 +48,7 @@ def outcome(task: dict[str, Any]) -> tuple[int, str]:
     if state == "succeeded":
         return ExitCode.OK, f"[green]task {task['task_id']} succeeded[/green]"
     error = task.get("error") or {}
-    why = f": {error.get('type')}: {error.get('message')} ({error.get('classification')})"
+    why = escape(f": {error.get('type')}: {error.get('message')} ({error.get('classification')})")
     return ExitCode.FAILED, f"[red]task {task['task_id']} {state}[/red]" + (why if error else "")
 
 

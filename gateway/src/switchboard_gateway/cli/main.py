@@ -6,6 +6,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from switchboard_gateway.cli import analysis, follow, platform, report
 from switchboard_gateway.cli.client import CliError, ExitCode
@@ -79,7 +80,7 @@ def main(args: list[str] | None = None, state: State | None = None) -> int:
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else ExitCode.FAILED
     except CliError as failure:
-        err_console.print(f"[red]error:[/red] {failure.message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(failure.message)}", highlight=False)
         return failure.exit_code
     return ExitCode.OK
 

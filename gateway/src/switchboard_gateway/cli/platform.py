@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from switchboard_gateway.cli.client import ExitCode
 from switchboard_gateway.cli.render import (
@@ -58,7 +59,9 @@ def print_status(report: dict[str, Any]) -> None:
     ready = report["ready"]
     missing = ready.get("missing") or []
     verdict = (
-        "[green]ready[/green]" if not missing else f"[red]NOT READY[/red]: {', '.join(missing)}"
+        "[green]ready[/green]"
+        if not missing
+        else f"[red]NOT READY[/red]: {escape(', '.join(missing))}"
     )
     console.print(f"Platform: {verdict}")
     show("Services", SERVICE_COLUMNS, report["services"])

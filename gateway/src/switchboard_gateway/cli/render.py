@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,8 +30,12 @@ class Column:
     justify: str = "left"
 
     def cell(self, row: dict[str, Any]) -> str:
-        value = self.value(row) if callable(self.value) else row.get(self.value)
-        return "-" if value is None or value == "" else str(value)
+        """A field's value is shown as it is; a function's result may carry rich markup."""
+        if callable(self.value):
+            value = self.value(row)
+            return "-" if value is None or value == "" else str(value)
+        value = row.get(self.value)
+        return "-" if value is None or value == "" else escape(str(value))
 
 
 def table(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Table:
@@ -46,12 +52,15 @@ def show(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) 
 
 
 def fields_grid(fields: Iterable[tuple[str, Any]]) -> Table:
-    """Label / value rows, for one task or one dead letter."""
+    """Label / value rows, for one task or one dead letter; values are text, not markup."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     for label, value in fields:
-        grid.add_row(label, "-" if value is None or value == "" else str(value))
+        if isinstance(value, Text):
+            grid.add_row(label, value)
+        else:
+            grid.add_row(label, "-" if value is None or value == "" else escape(str(value)))
     return grid
 
 

@@ -9,7 +9,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from switchboard_gateway.cli.render import (
     Column,
@@ -50,7 +52,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def styled_state(row: dict[str, Any]) -> str:
-    state = str(row.get("state") or "-")
+    state = escape(str(row.get("state") or "-"))
     style = STATE_STYLE.get(state, "cyan")
     return f"[{style}]{state}[/{style}]"
 
@@ -127,7 +129,7 @@ def task_detail(task: dict[str, Any]) -> Table:
         ("task id", task.get("task_id")),
         ("name", task.get("name")),
         ("service / queue", f"{task.get('service') or '-'} / {task.get('queue') or '-'}"),
-        ("state", styled_state(task)),
+        ("state", Text.from_markup(styled_state(task))),
         ("progress", f"{progress_cell(task)}{step}"),
         ("retries", task.get("retries")),
         ("worker", task.get("worker")),
