@@ -17,12 +17,6 @@ SRC_DIRS := shared/src gateway/src $(wildcard services/*/src)
 TEST_DIRS := shared/tests gateway/tests services tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-FLOWER_PORT_email := 5551
-FLOWER_PORT_payments := 5552
-FLOWER_PORT_orders := 5553
-FLOWER_PORT_reports := 5554
-FLOWER_PORT_integrations := 5555
-
 # Fails with a usage line unless SERVICE names one of the five services.
 define require_service
 	@case " $(SERVICES) " in *" $(SERVICE) "*) ;; \
@@ -88,9 +82,11 @@ beat: install ## one service's beat scheduler: make beat SERVICE=orders
 	@mkdir -p $(DATA_DIR)
 	$(BIN)/celery -A switchboard_$(SERVICE).app beat -s $(DATA_DIR)/$(SERVICE)-beat-schedule -l INFO
 
-flower: install ## one service's Flower on 127.0.0.1 (email 5551, payments 5552, orders 5553, reports 5554, integrations 5555)
+# Basic auth from <SERVICE>_FLOWER_BASIC_AUTH or FLOWER_BASIC_AUTH (user:password); without it
+# the launcher refuses unless ARGS=--standalone on loopback. /metrics is behind the same auth.
+flower: install ## one service's Flower, its workers only (email 5551, payments 5552, orders 5553, reports 5554, integrations 5555)
 	$(require_service)
-	$(BIN)/celery -A switchboard_$(SERVICE).app flower --address=127.0.0.1 --port=$(FLOWER_PORT_$(SERVICE))
+	$(BIN)/python -m switchboard_shared.flower $(SERVICE) $(ARGS)
 
 migrate: install ## apply Alembic migrations to every service's database (or SERVICE=… for one)
 	@set -e; for service in $(or $(SERVICE),$(SERVICES)); do \

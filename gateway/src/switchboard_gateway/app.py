@@ -1,24 +1,39 @@
-"""The gateway's own worker: `celery -A switchboard_gateway.app worker` consumes `gateway.events`
-(every event type) into the event log and read models, and relays the gateway's outbox."""
+"""The gateway's own worker: `celery -A switchboard_gateway.app worker -B` consumes
+`gateway.events` (every event type) into the event log and read models, relays the gateway's
+outbox, and evaluates the alert rules on its beat."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic_settings import SettingsConfigDict
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.runtime import ServiceDefinition
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
+from switchboard_shared.tasks import KitTask
 
 from switchboard_gateway.eventlog import registry
+from switchboard_gateway.ledger import models as ledger_models  # noqa: F401  (registers tables)
 from switchboard_gateway.models import Base
 
 SERVICE = "gateway"
 QUEUES = ["gateway.normal"]
+ALERTS_TASK = "gateway.evaluate_alerts"
 
 
 class GatewayStoreSettings(ServiceSettings):
     """`GATEWAY_DATABASE_URL` (default: `<data dir>/gateway.db`)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+
+def alert_schedule() -> dict[str, dict[str, Any]]:
+    from switchboard_gateway.config import GatewaySettings
+
+    every = GatewaySettings().alert_check_seconds
+    return {
+        ALERTS_TASK: {"task": ALERTS_TASK, "schedule": every, "options": {"expires": every * 2}}
+    }
 
 
 def build_definition(platform: PlatformSettings | None = None) -> ServiceDefinition:
@@ -29,8 +44,23 @@ def build_definition(platform: PlatformSettings | None = None) -> ServiceDefinit
         settings=GatewayStoreSettings(),
         metadata=Base.metadata,
         platform=platform or PlatformSettings(),
+        beat_schedule=alert_schedule(),
     )
 
 
 definition = build_definition()
 app = create_service_app(definition)
+
+
+@app.task(name=ALERTS_TASK, bind=True, base=KitTask, queue=QUEUES[0])
+def evaluate_alerts(self: KitTask) -> dict[str, int]:
+    from switchboard_gateway.alerts import evaluate
+    from switchboard_gateway.config import GatewaySettings
+    from switchboard_gateway.control import CeleryBrokerControl
+    from switchboard_gateway.ledger.queries import TaskLedger
+    from switchboard_gateway.monitor import PlatformView
+
+    settings = GatewaySettings()
+    ledger = TaskLedger(self.runtime.session_factory, settings.services)
+    view = PlatformView(settings, CeleryBrokerControl(self.app), ledger)
+    return evaluate(view, settings, self.runtime)

@@ -9,6 +9,32 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_shared.settings import PlatformSettings
 
 ONE_MIB = 1024 * 1024
+SERVICE_QUEUES: dict[str, list[str]] = {
+    "orders": ["orders.critical", "orders.normal", "orders.events"],
+    "payments": ["payments.critical", "payments.normal", "payments.batch", "payments.events"],
+    "email": ["email.urgent", "email.normal", "email.bulk", "email.events"],
+    "reports": ["reports.interactive", "reports.batch", "reports.events"],
+    "integrations": [
+        "integrations.webhooks",
+        "integrations.sms",
+        "integrations.sync",
+        "integrations.events",
+    ],
+    "gateway": ["gateway.normal", "gateway.events"],
+}
+FLOWER_PORTS = {
+    "email": 5551,
+    "payments": 5552,
+    "orders": 5553,
+    "reports": 5554,
+    "integrations": 5555,
+}
+
+
+def default_queue(queues: list[str]) -> str:
+    """Where a service's kit commands go: as `ServiceDefinition.default_queue` chooses."""
+    normal = [q for q in queues if q.endswith(".normal")]
+    return normal[0] if normal else queues[0]
 
 
 class GatewaySettings(PlatformSettings):
@@ -17,6 +43,19 @@ class GatewaySettings(PlatformSettings):
     model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
 
     api_keys: Annotated[list[str], NoDecode] = []
+    admin_api_keys: Annotated[list[str], NoDecode] = []
+    readonly_api_keys: Annotated[list[str], NoDecode] = []
+    services: dict[str, list[str]] = Field(default_factory=lambda: dict(SERVICE_QUEUES))
+    flower_urls: dict[str, str] = Field(
+        default_factory=lambda: {s: f"http://127.0.0.1:{p}" for s, p in FLOWER_PORTS.items()}
+    )
+    worker_heartbeat_max_age: float = 60.0
+    ledger_reconcile_seconds: float = 15.0
+    alert_failure_rate: float = 0.25
+    alert_failure_min_tasks: int = 5
+    alert_window_minutes: float = 15.0
+    alert_queue_backlog: int = 1000
+    alert_check_seconds: float = 30.0
     max_body_bytes: int = ONE_MIB
     public_url: str = "http://127.0.0.1:8000"
     stripe_webhook_secret: str = Field(
@@ -24,7 +63,7 @@ class GatewaySettings(PlatformSettings):
         validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_STRIPE_WEBHOOK_SECRET"),
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "admin_api_keys", "readonly_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -29,7 +29,9 @@ ERROR_CODES: dict[int, str] = {
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",
+    502: "bad_gateway",
     503: "service_unavailable",
+    504: "gateway_timeout",
 }
 
 

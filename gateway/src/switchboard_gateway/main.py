@@ -7,13 +7,20 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from switchboard_shared.logging import configure_logging
 
-from switchboard_gateway import webhooks
+from switchboard_gateway import prometheus, webhooks
 from switchboard_gateway.api.v1 import build_v1_router
 from switchboard_gateway.body_limit import BodyLimitMiddleware
 from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.control import BrokerControl, CeleryBrokerControl
 from switchboard_gateway.errors import install_error_handlers
+from switchboard_gateway.ledger.queries import LazyLedger
 from switchboard_gateway.request_log import RequestLogMiddleware
-from switchboard_gateway.sender import CeleryCommandSender, CommandSender
+from switchboard_gateway.sender import (
+    CeleryCommandSender,
+    CommandSender,
+    LedgerSender,
+    make_celery_client,
+)
 from switchboard_gateway.store import LazyStore
 
 
@@ -28,6 +35,7 @@ def create_app(
     settings: GatewaySettings | None = None,
     sender: CommandSender | None = None,
     store: LazyStore | None = None,
+    control: BrokerControl | None = None,
 ) -> FastAPI:
     settings = settings or GatewaySettings()
     app = FastAPI(
@@ -36,11 +44,19 @@ def create_app(
         description="Submit background work, track tasks and watch the platform's health.",
     )
     app.state.settings = settings
-    app.state.sender = sender or CeleryCommandSender.for_settings(settings)
     app.state.store = store or LazyStore(settings)
+    app.state.ledger = ledger = LazyLedger(app.state.store, settings.services)
+    app.state.sender = LedgerSender(
+        sender or CeleryCommandSender.for_settings(settings),
+        lambda task_id, name, queue: ledger.get().record_submission(task_id, name, queue),
+    )
+    app.state.control = control or CeleryBrokerControl(
+        make_celery_client(settings.broker_url, settings.effective_redis_url)
+    )
     install_error_handlers(app)
     app.include_router(build_v1_router())
     app.include_router(webhooks.router)
+    app.include_router(prometheus.router)
     # Added last runs first: the log wraps the body limit, so 413s are logged too.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware)

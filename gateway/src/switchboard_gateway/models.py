@@ -76,5 +76,6 @@ class InboundWebhook(Base):
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
     duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_inbound_webhooks_provider_event", "provider", "event_id"),)

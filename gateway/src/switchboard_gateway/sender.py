@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from celery import Celery
@@ -10,6 +12,8 @@ from kombu.exceptions import OperationalError
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts import Command
 from switchboard_shared.settings import PlatformSettings
+
+log = logging.getLogger("switchboard.gateway")
 
 
 class BrokerUnavailable(RuntimeError):
@@ -77,3 +81,26 @@ class CeleryCommandSender:
             ) from exc
         except Exception as exc:  # the service's failure, re-raised by Celery from the backend
             raise CommandFailed(str(exc)) from exc
+
+
+class LedgerSender:
+    """Any sender, plus a ledger row for every command it hands over.
+
+    The row exists before the first task event arrives, so a submitted task is known even
+    when the ledger consumer is down (and the consumer catches up on it later).
+    """
+
+    def __init__(self, inner: CommandSender, record: Callable[[str, str, str], None]) -> None:
+        self.inner = inner
+        self.record = record
+
+    def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
+        task_id = self.inner.send(command, correlation_id, task_id)
+        try:
+            self.record(task_id, command.task_name, command.queue)
+        except Exception:  # the command went out; the consumer will still see its events
+            log.exception("could not record %s in the task ledger", command.task_name)
+        return task_id
+
+    def call(self, command: Command, correlation_id: str, timeout: float = 10.0) -> Any:
+        return self.inner.call(command, correlation_id, timeout)

@@ -18,6 +18,7 @@ from .failures import FailureClass, ValidationFailure
 from .liveness import stamp
 from .logging import configure_logging
 from .messagebus import handle_command, handle_event
+from .opstasks import register_ops_tasks
 from .redis_checks import require_noeviction
 from .runtime import ServiceDefinition, ServiceRuntime
 from .tasks import KitTask
@@ -266,6 +267,7 @@ def create_service_app(definition: ServiceDefinition) -> Celery:
     _register_event_tasks(app, definition)
     _register_command_tasks(app, definition)
     _register_kit_tasks(app, definition)
+    register_ops_tasks(app, definition)
     _connect_signals(app, definition)
     if definition.on_runtime is not None:
         definition.on_runtime(app.runtime)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .direct import send_to_queue
@@ -97,6 +97,10 @@ class DeadLetterStore:
                 .offset(offset)
             )
             return list(session.scalars(query))
+
+    def count(self) -> int:
+        with self.session_factory() as session:
+            return session.scalar(select(func.count(DeadLetter.id))) or 0
 
     def get(self, letter_id: str) -> DeadLetter | None:
         with self.session_factory() as session:

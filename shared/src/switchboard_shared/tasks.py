@@ -135,6 +135,8 @@ class KitTask(Task):
             reason=reason,
             classification=str(failure),
             dead_letter_id=letter_id,
+            exception_type=type(exc).__name__ if exc else None,
+            message=str(exc) if exc else reason,
         )
 
     def _correlation_id(self, args: tuple[Any, ...]) -> str | None:

@@ -184,6 +184,16 @@ class WorkerProcess:
         self.log.close()
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.1) -> object:
     deadline = time.monotonic() + timeout
     while True:

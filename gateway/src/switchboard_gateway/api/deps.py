@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.control import BrokerControl
+from switchboard_gateway.ledger.queries import LazyLedger, TaskLedger
 from switchboard_gateway.sender import CommandSender
 from switchboard_gateway.store import GatewayStore, LazyStore
 
@@ -33,7 +35,19 @@ def get_store(request: Request) -> GatewayStore:
     return lazy.get()
 
 
+def get_ledger(request: Request) -> TaskLedger:
+    lazy: LazyLedger = request.app.state.ledger
+    return lazy.get()
+
+
+def get_control(request: Request) -> BrokerControl:
+    control: BrokerControl = request.app.state.control
+    return control
+
+
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 StoreDep = Annotated[GatewayStore, Depends(get_store)]
 SenderDep = Annotated[CommandSender, Depends(get_sender)]
 CorrelationIdDep = Annotated[str, Depends(get_correlation_id)]
+LedgerDep = Annotated[TaskLedger, Depends(get_ledger)]
+ControlDep = Annotated[BrokerControl, Depends(get_control)]

@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from switchboard_shared.contracts.orders import CancelOrder, CreateOrder, Customer, OrderItem
 
 from switchboard_gateway.api.deps import SenderDep, StoreDep
@@ -17,6 +17,7 @@ from switchboard_gateway.sender import BrokerUnavailable
 from switchboard_gateway.store import IdempotencyConflict, event_json
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+MAX_ORDER_AMOUNT = 99_999_999
 
 ORDER_EXAMPLE: dict[str, Any] = {
     "customer": {"email": "ada@example.com", "phone": "+15555550100"},
@@ -39,6 +40,13 @@ class CreateOrderRequest(BaseModel):
     items: list[OrderItem] = Field(min_length=1, max_length=500)
     currency: str = Field(pattern=r"^[a-z]{3}$", description="ISO 4217, lower case")
     payment_method: str = Field(default="pm_card_visa", min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _total_within_limit(self) -> CreateOrderRequest:
+        # Stripe's own ceiling; it also keeps the total inside a 32-bit database integer.
+        if sum(item.quantity * item.unit_amount for item in self.items) > MAX_ORDER_AMOUNT:
+            raise ValueError(f"the order total must be at most {MAX_ORDER_AMOUNT} minor units")
+        return self
 
 
 class OrderAccepted(BaseModel):

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from switchboard_gateway.api import events, health, orders, suppliers
+from switchboard_gateway.api import (
+    alerts,
+    analytics,
+    catalog,
+    deadletters,
+    events,
+    health,
+    monitoring,
+    orders,
+    submit,
+    suppliers,
+    tasks,
+    webhooks_inbound,
+)
 from switchboard_gateway.auth import require_api_key
 
 PREFIX = "/api/v1"
@@ -16,7 +29,15 @@ def build_v1_router() -> APIRouter:
     protected = APIRouter(dependencies=[Depends(require_api_key)])
     protected.include_router(orders.router)
     protected.include_router(suppliers.router)
+    protected.include_router(catalog.router)
     protected.include_router(events.router)
+    protected.include_router(submit.router)
+    protected.include_router(tasks.router)
+    protected.include_router(monitoring.router)
+    protected.include_router(analytics.router)
+    protected.include_router(alerts.router)
+    protected.include_router(deadletters.router)
+    protected.include_router(webhooks_inbound.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)
     v1.include_router(protected)

@@ -31,3 +31,32 @@ class TwilioStatusReceived(Event):
     status: str
     to: str | None = None
     error_code: str | None = None
+
+
+class AlertRaised(Event):
+    """An ops alert started: a failure rate, a queue backlog or a silent worker over its rule."""
+
+    type: ClassVar[str] = "alert-raised"
+    producer: ClassVar[str] = PRODUCER
+
+    alert_id: str
+    rule: str  # failure_rate | queue_backlog | worker_down
+    subject: str  # the task name, queue or worker it is about
+    message: str
+    value: float
+    threshold: float
+    raised_at: str
+
+
+class AlertResolved(Event):
+    """An ops alert whose condition no longer holds."""
+
+    type: ClassVar[str] = "alert-resolved"
+    producer: ClassVar[str] = PRODUCER
+
+    alert_id: str
+    rule: str
+    subject: str
+    message: str
+    raised_at: str
+    resolved_at: str

@@ -1,0 +1,190 @@
+"""Dead letters across services: each service answers for its own store (kit ops commands).
+
+Ids are `<service>:<id>`. The gateway never reads a service's database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel
+from switchboard_shared.contracts.ops import (
+    DeleteDeadLetter,
+    GetDeadLetter,
+    ListDeadLetters,
+    OpsCommand,
+    ReplayDeadLetter,
+    for_service,
+)
+
+from switchboard_gateway.api.deps import CorrelationIdDep, LedgerDep, SenderDep, SettingsDep
+from switchboard_gateway.auth import AdminOnly
+from switchboard_gateway.config import GatewaySettings, default_queue
+from switchboard_gateway.errors import ErrorResponse
+from switchboard_gateway.sender import BrokerUnavailable, CommandFailed, CommandTimeout
+
+router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
+ANSWER_SECONDS = 5.0
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such dead letter"}}
+
+
+class DeadLetterSummary(BaseModel):
+    id: str
+    service: str
+    task_name: str
+    task_id: str
+    queue: str
+    reason: str
+    classification: str
+    exception_type: str | None
+    deliveries: int
+    created_at: str
+    replayed_at: str | None
+
+
+class DeadLetterDetail(DeadLetterSummary):
+    message: dict[str, Any]
+    traceback: str | None
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterSummary]
+    total: int
+    limit: int
+    offset: int
+    unavailable: list[str]
+
+
+class Replayed(BaseModel):
+    dead_letter_id: str
+    task_id: str
+    status_url: str
+
+
+def command(
+    settings: GatewaySettings, template: type[OpsCommand], service: str, **fields: Any
+) -> OpsCommand:
+    model = for_service(template, service, default_queue(settings.services[service]))
+    return model(**fields)
+
+
+def ask(sender: SenderDep, cmd: OpsCommand, correlation_id: str) -> Any:
+    try:
+        return sender.call(cmd, correlation_id, timeout=ANSWER_SECONDS)
+    except BrokerUnavailable as exc:
+        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
+    except CommandTimeout as exc:
+        raise HTTPException(504, detail=f"{cmd.task_name} did not answer in time") from exc
+    except CommandFailed as exc:
+        raise HTTPException(502, detail=f"{cmd.task_name} failed: {exc}") from exc
+
+
+def split_id(letter_id: str, settings: GatewaySettings) -> tuple[str, str]:
+    service, _, local = letter_id.partition(":")
+    if service not in settings.services or not local:
+        raise HTTPException(404, detail=f"No dead letter {letter_id}")
+    return service, local
+
+
+def qualified(letter: dict[str, Any]) -> dict[str, Any]:
+    return {**letter, "id": f"{letter['service']}:{letter['id']}"}
+
+
+@router.get(
+    "", response_model=DeadLetterList, summary="Dead letters of every service, newest first"
+)
+def list_dead_letters(
+    settings: SettingsDep,
+    sender: SenderDep,
+    correlation_id: CorrelationIdDep,
+    service: str | None = Query(None, max_length=50),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10_000),
+) -> dict[str, Any]:
+    items, total, unavailable = [], 0, []
+    for name in [service] if service else list(settings.services):
+        if name not in settings.services:
+            continue
+        wanted = command(settings, ListDeadLetters, name, limit=min(limit + offset, 1000))
+        try:
+            answer = ask(sender, wanted, correlation_id)
+        except HTTPException:
+            unavailable.append(name)
+            continue
+        items += [qualified(x) for x in answer["items"]]
+        total += answer["total"]
+    items.sort(key=lambda x: x["created_at"], reverse=True)
+    page = items[offset : offset + limit]
+    return {
+        "items": page,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "unavailable": unavailable,
+    }
+
+
+@router.get(
+    "/{letter_id}",
+    response_model=DeadLetterDetail,
+    responses=NOT_FOUND,
+    summary="One dead letter, with its whole message",
+)
+def get_dead_letter(
+    letter_id: str, settings: SettingsDep, sender: SenderDep, correlation_id: CorrelationIdDep
+) -> dict[str, Any]:
+    service, local = split_id(letter_id, settings)
+    answer = ask(sender, command(settings, GetDeadLetter, service, letter_id=local), correlation_id)
+    if answer is None:
+        raise HTTPException(404, detail=f"No dead letter {letter_id}")
+    return qualified(answer)
+
+
+@router.post(
+    "/{letter_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Replayed,
+    dependencies=[AdminOnly],
+    responses=NOT_FOUND,
+    summary="Send the original message again, to its original queue, as a new attempt (admin)",
+)
+def replay_dead_letter(
+    letter_id: str,
+    settings: SettingsDep,
+    sender: SenderDep,
+    ledger: LedgerDep,
+    correlation_id: CorrelationIdDep,
+) -> dict[str, Any]:
+    service, local = split_id(letter_id, settings)
+    answer = ask(
+        sender, command(settings, ReplayDeadLetter, service, letter_id=local), correlation_id
+    )
+    if answer is None:
+        raise HTTPException(404, detail=f"No dead letter {letter_id}")
+    ledger.record_submission(answer["task_id"], answer["task_name"], answer["queue"])
+    task_id = answer["task_id"]
+    return {
+        "dead_letter_id": letter_id,
+        "task_id": task_id,
+        "status_url": f"/api/v1/tasks/{task_id}",
+    }
+
+
+@router.delete(
+    "/{letter_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[AdminOnly],
+    responses=NOT_FOUND,
+    summary="Delete a dead letter (admin)",
+)
+def delete_dead_letter(
+    letter_id: str, settings: SettingsDep, sender: SenderDep, correlation_id: CorrelationIdDep
+) -> Response:
+    service, local = split_id(letter_id, settings)
+    answer = ask(
+        sender, command(settings, DeleteDeadLetter, service, letter_id=local), correlation_id
+    )
+    if not answer or not answer.get("deleted"):
+        raise HTTPException(404, detail=f"No dead letter {letter_id}")
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""`switchboard`: the operator's command line, talking to the gateway over HTTP."""
