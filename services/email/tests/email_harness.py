@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +84,14 @@ class CountingLimiter:
         if self.tokens <= 0:
             raise RateLimited("test limit", self.wait)
         self.tokens -= 1
+
+
+def parsed(message: Message) -> EmailMessage:
+    """A message as a receiver reads it (the modern API: `get_body`, `iter_attachments`)."""
+    return email.message_from_bytes(message.as_bytes(), policy=email.policy.default)  # type: ignore[return-value]
+
+
+def body(message: Message, kind: str = "plain") -> str:
+    part = parsed(message).get_body((kind,))
+    assert part is not None, f"no {kind} part"
+    return str(part.get_content())

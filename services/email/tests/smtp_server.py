@@ -73,7 +73,9 @@ class RecordingHandler:
         return [r.recipients for r in self.received]
 
     def to(self) -> list[str]:
-        return [str(r.message["To"]) for r in self.received]
+        """The envelope recipient of each message received, in order."""
+        with self.lock:
+            return [r.recipients[0] for r in self.received]
 
 
 @contextmanager

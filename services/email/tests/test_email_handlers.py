@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from email_harness import CountingLimiter, Sender, email_db, wired
+from email_harness import CountingLimiter, Sender, body, email_db, wired
 from jinja2 import DictLoader
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,8 +92,8 @@ def test_send_with_a_template_delivers_a_text_and_html_pair(
     assert result["status"] == "sent"
     [message] = mailer.sent
     assert message["Subject"] == "Reminder: order ord_9 is waiting for payment"
-    assert "ord_9" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "<strong>ord_9</strong>" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "ord_9" in body(message)
+    assert "<strong>ord_9</strong>" in body(message, "html")
     assert [t for t, _ in events(db)] == ["email-sent"]
 
 
@@ -168,7 +168,7 @@ def test_order_matched_and_payment_reminder_send_their_templates(
         "Order ord_7 confirmed",
         "Reminder: order ord_8 is waiting for payment",
     ]
-    assert "37.50 USD" in mailer.sent[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "37.50 USD" in body(mailer.sent[0])
 
 
 # --- bulk --------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.ratelimit import Limiter, Unlimited
 
 from .adapters.base import Mailer
-from .adapters.ses import SesMailer
 from .adapters.smtp import SmtpMailer
 from .config import EmailSettings
 from .delivery import Post
@@ -15,6 +14,8 @@ from .rendering import Templates
 
 def make_mailer(settings: EmailSettings) -> Mailer:
     if settings.provider == "ses":
+        from .adapters.ses import SesMailer  # boto3 takes seconds to import: only when used
+
         return SesMailer(settings)
     return SmtpMailer(settings)
 

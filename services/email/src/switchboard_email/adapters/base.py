@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 from switchboard_shared.failures import ClassifiedError, FailureClass
@@ -22,12 +22,12 @@ class Deferred(ClassifiedError):
 
 
 class MailSession(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
 
 class Mailer(Protocol):
     """`send` one message, or open a `session` that reuses one connection across a batch."""
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def session(self) -> AbstractContextManager[MailSession]: ...

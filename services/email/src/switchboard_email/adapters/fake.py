@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 
 from switchboard_shared.failures import ClassifiedError
 
@@ -16,13 +16,13 @@ from .base import Deferred, PermanentRejection
 class FakeMailer:
     """`bounce` addresses get a permanent rejection, `defer` ones a 4xx, `down` fails all."""
 
-    sent: list[EmailMessage] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
     bounce: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
     down: ClassifiedError | None = None
     sessions: int = 0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         to = str(message["To"])
         if self.down is not None:
             raise self.down

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import boto3
@@ -37,7 +37,7 @@ class SesMailer:
         )
 
     @retry_blips()
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             self.client.send_raw_email(
                 Source=str(message["From"]),

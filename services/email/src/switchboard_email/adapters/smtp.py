@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.message import EmailMessage
+from email.message import Message
 
 from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass
@@ -42,7 +42,7 @@ class SmtpSession:
             raise _unreachable(exc) from exc
         self.client = client
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         if self.client is None:
             self.connect()
         assert self.client is not None
@@ -83,7 +83,7 @@ class SmtpMailer:
         self.settings = settings
 
     @retry_blips()
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         with self.session() as session:
             session.send(message)
 
