@@ -39,10 +39,9 @@ class SesMailer:
     @retry_blips()
     def send(self, message: Message) -> None:
         try:
+            # No `Destinations`: SES takes the recipients from the To header, as SMTP does here.
             self.client.send_raw_email(
-                Source=str(message["From"]),
-                Destinations=[str(message["To"])],
-                RawMessage={"Data": message.as_bytes()},
+                Source=str(message["From"]), RawMessage={"Data": message.as_bytes()}
             )
         except ClientError as exc:
             raise _classified(exc) from exc
