@@ -124,9 +124,9 @@ def test_a_bounce_suppresses_the_address_and_later_sends_are_refused(
 def test_no_token_raises_rate_limited_before_anything_is_sent(
     db: sessionmaker[Session], mailer: FakeMailer
 ) -> None:
-    with wired(SETTINGS, mailer, CountingLimiter(tokens=0, wait=2.5)):
-        with pytest.raises(RateLimited) as info:
-            Sender(db).send({"to": "ada@example.com", "subject": "Hi", "text": "x"})
+    limiter = CountingLimiter(tokens=0, wait=2.5)
+    with wired(SETTINGS, mailer, limiter), pytest.raises(RateLimited) as info:
+        Sender(db).send({"to": "ada@example.com", "subject": "Hi", "text": "x"})
     assert info.value.retry_after == 2.5
     assert mailer.sent == [] and events(db) == []
 

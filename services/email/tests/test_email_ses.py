@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from email_harness import Sender, email_db, wired
 from moto.server import ThreadedMotoServer
 from switchboard_email.adapters.ses import SesMailer
 from switchboard_email.bootstrap import make_mailer
@@ -15,8 +16,6 @@ from switchboard_email.config import EmailSettings
 from switchboard_email.rendering import Rendered
 from switchboard_shared.failures import ClassifiedError, FailureClass, classify
 from switchboard_shared.testsupport import free_port
-
-from email_harness import Sender, email_db, wired
 
 pytestmark = pytest.mark.integration
 SENDER = "Shop <shop@example.com>"
@@ -78,5 +77,3 @@ def test_an_unreachable_ses_endpoint_is_a_network_failure() -> None:
     with pytest.raises(ClassifiedError, match="SES unreachable") as info:
         mailer.send(message)
     assert classify(info.value) is FailureClass.NETWORK
-
-

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from smtp_server import RecordingHandler, smtp_server
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts.email import SendBulkEmail, SendEmail
 from switchboard_shared.testsupport import WorkerProcess, redis_database, wait_until
-
-from smtp_server import RecordingHandler, smtp_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 APP = "switchboard_email.app"
@@ -57,7 +56,9 @@ def newsletter(n: int) -> SendBulkEmail:
     return SendBulkEmail(
         template="newsletter",
         common_context={"title": "Autumn news", "message": "Everything is in stock."},
-        recipients=[{"to": f"reader{i}@example.com", "context": {"name": f"R{i}"}} for i in range(n)],
+        recipients=[
+            {"to": f"reader{i}@example.com", "context": {"name": f"R{i}"}} for i in range(n)
+        ],
     )
 
 
@@ -83,7 +84,10 @@ def test_urgent_mail_overtakes_a_2000_recipient_bulk_campaign(
 
     assert bulk_before_urgent <= 300, f"{bulk_before_urgent} bulk mails went out before it"
     assert result["total"] == 2000 and result["counts"] == {"sent": 2000}
-    assert [r["to"] for r in result["recipients"][:2]] == ["reader0@example.com", "reader1@example.com"]
+    assert [r["to"] for r in result["recipients"][:2]] == [
+        "reader0@example.com",
+        "reader1@example.com",
+    ]
     assert len(handler.received) == 2001
     urgent_at = next(r.at for r in handler.received if r.recipients == ["oncall@example.com"])
     last_bulk_at = handler.received[-1].at

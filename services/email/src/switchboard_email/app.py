@@ -14,11 +14,6 @@ SERVICE = "email"
 QUEUES = ["email.urgent", "email.normal", "email.bulk"]
 
 settings = EmailSettings()
-# One bucket for every email worker: the token is taken in Redis, on the runtime's client.
-limiter = limiter_for(
-    lambda: app.runtime.redis, SERVICE, settings.rate_limit, settings.rate_limit_burst
-)
-bootstrap(registry, settings, limiter=limiter)
 definition = ServiceDefinition(
     name=SERVICE,
     command_queues=QUEUES,
@@ -28,3 +23,11 @@ definition = ServiceDefinition(
 )
 app = create_service_app(definition)
 register_bulk_task(app, registry)
+# One bucket for every email worker: tokens are taken in Redis, on the runtime's client.
+limiter = limiter_for(
+    lambda: app.runtime.redis,  # type: ignore[attr-defined]
+    SERVICE,
+    settings.rate_limit,
+    settings.rate_limit_burst,
+)
+bootstrap(registry, settings, limiter=limiter)

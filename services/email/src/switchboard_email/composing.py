@@ -40,7 +40,8 @@ def compose(
     message = _with_attachments(_body(mail), attachments)
     message["From"] = sender
     message["To"] = to
-    message["Subject"] = mail.subject if mail.subject.isascii() else Header(mail.subject, "utf-8")
+    subject = mail.subject
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="switchboard.local")
     return message
