@@ -11,7 +11,7 @@ from email_harness import CountingLimiter, Sender, body, email_db, wired
 from jinja2 import DictLoader
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from switchboard_email import bulk
+from switchboard_email import bulk, campaigns
 from switchboard_email.adapters.fake import FakeMailer
 from switchboard_email.config import EmailSettings
 from switchboard_email.handlers import registry
@@ -24,7 +24,7 @@ from switchboard_shared.ratelimit import RateLimited
 from switchboard_shared.records import OutboxMessage
 from switchboard_shared.testing import InProcessBus, InProcessService
 
-SETTINGS = EmailSettings(sender="Shop <shop@example.com>", bulk_slice_size=4)
+SETTINGS = EmailSettings(sender="Shop <shop@example.com>", bulk_slice_size=4, bulk_lanes=1)
 
 
 @pytest.fixture
@@ -177,17 +177,28 @@ def test_order_matched_and_payment_reminder_send_their_templates(
 def run_campaign(
     db: sessionmaker[Session], command: SendBulkEmail, campaign_id: str = "c1"
 ) -> list[bulk.Slice]:
+    """Lane by lane, slice by slice, until the campaign finishes or must wait."""
     sender = Sender(db)
     with sender.uow() as uow:
-        registry.call(bulk.open_campaign, command, uow, campaign_id=campaign_id)
+        lanes = registry.call(campaigns.open_campaign, command, uow, campaign_id=campaign_id)
     slices = []
-    for _ in range(50):
-        with sender.uow() as uow:
-            step = registry.call(bulk.send_slice, campaign_id, uow)
-        slices.append(step)
-        if step.finished or step.wait:
-            return slices
-    raise AssertionError("campaign did not finish")
+    for lane in range(max(lanes, 1)):
+        for _ in range(50):
+            step = next_slice(db, campaign_id, lane)
+            slices.append(step)
+            if step.lane_done or step.wait:
+                break
+    return slices
+
+
+def next_slice(db: sessionmaker[Session], campaign_id: str = "c1", lane: int = 0) -> bulk.Slice:
+    with Sender(db).uow() as uow:
+        return registry.call(bulk.send_slice, campaign_id, uow, lane=lane)  # type: ignore[no-any-return]
+
+
+def result(db: sessionmaker[Session], campaign_id: str = "c1") -> dict[str, Any]:
+    with db() as session:
+        return campaigns.campaign_result(session, campaign_id)
 
 
 def newsletter(*addresses: str) -> SendBulkEmail:
@@ -215,9 +226,7 @@ def test_bulk_one_bad_recipient_fails_only_itself(
     with wired(SETTINGS.model_copy(update={"bulk_deferred_passes": 0}), mailer):
         slices = run_campaign(db, command)
     assert slices[-1].finished and mailer.sessions == 2  # one connection per slice (4, then 1)
-    with db() as session:
-        result = bulk.campaign_result(session, "c1")
-    outcomes = [(r["to"], r["outcome"]) for r in result["recipients"]]
+    outcomes = [(r["to"], r["outcome"]) for r in result(db)["recipients"]]
     assert outcomes == [
         ("a@example.com", "sent"),
         ("not-an-address", "invalid"),
@@ -225,7 +234,7 @@ def test_bulk_one_bad_recipient_fails_only_itself(
         ("b@example.com", "failed"),
         ("c@example.com", "sent"),
     ]
-    assert "'name' is undefined" in result["recipients"][3]["detail"]
+    assert "'name' is undefined" in result(db)["recipients"][3]["detail"]
     assert mailer.to() == ["a@example.com", "c@example.com"]
     assert mailer.sent[1]["Subject"] == "News, C"
     types = [t for t, _ in events(db)]
@@ -233,20 +242,50 @@ def test_bulk_one_bad_recipient_fails_only_itself(
     assert types.count("email-bounced") == 1 and types[-1] == "email-bulk-completed"
 
 
+def test_bulk_lanes_split_the_recipients_and_the_last_lane_finishes(
+    db: sessionmaker[Session], mailer: FakeMailer
+) -> None:
+    with wired(SETTINGS.model_copy(update={"bulk_lanes": 2}), mailer):
+        sender = Sender(db)
+        with sender.uow() as uow:
+            lanes = registry.call(
+                campaigns.open_campaign,
+                newsletter(*(f"u{i}@example.com" for i in range(6))),
+                uow,
+                campaign_id="c1",
+            )
+        assert lanes == 2
+        assert next_slice(db, lane=1) == bulk.Slice(lane_done=False, finished=False)
+        assert next_slice(db, lane=1) == bulk.Slice(lane_done=True, finished=False)
+        assert next_slice(db, lane=0) == bulk.Slice(lane_done=False, finished=False)
+        assert next_slice(db, lane=0) == bulk.Slice(lane_done=True, finished=True)
+    assert mailer.to() == [f"u{i}@example.com" for i in (1, 3, 5, 0, 2, 4)]
+    assert result(db)["counts"] == {"sent": 6}
+    assert [t for t, _ in events(db)].count("email-bulk-completed") == 1
+
+
 def test_bulk_deferred_recipients_get_another_pass_then_fail(
     db: sessionmaker[Session], mailer: FakeMailer
 ) -> None:
     with wired(SETTINGS.model_copy(update={"bulk_deferred_passes": 1}), mailer):
-        slices = run_campaign(db, newsletter("a@example.com", "busy@example.com"))
+        slices = run_campaign(db, newsletter("a@example.com", "busy@example.com", "x@example.com"))
         assert slices[-1].wait == SETTINGS.bulk_deferred_wait_seconds  # a pass later
+        assert next_slice(db).lane_done is False  # busy@ deferred a second time: now failed
+        assert next_slice(db).finished
+    assert mailer.to() == ["a@example.com", "x@example.com"]
+    [busy] = [r for r in result(db)["recipients"] if r["to"] == "busy@example.com"]
+    assert busy["outcome"] == "failed" and "deferred 2 times" in busy["detail"]
+
+
+def test_bulk_deferred_recipients_are_sent_on_a_later_pass(
+    db: sessionmaker[Session], mailer: FakeMailer
+) -> None:
+    with wired(SETTINGS, mailer):
+        run_campaign(db, newsletter("busy@example.com"))
         mailer.defer.clear()
-        sender = Sender(db)
-        with sender.uow() as uow:
-            step = registry.call(bulk.send_slice, "c1", uow)
-        assert not step.finished
-        with sender.uow() as uow:
-            assert registry.call(bulk.send_slice, "c1", uow).finished
-    assert mailer.to() == ["a@example.com", "busy@example.com"]
+        assert not next_slice(db).lane_done
+        assert next_slice(db).finished
+    assert result(db)["counts"] == {"sent": 1}
 
 
 def test_bulk_stops_at_the_rate_limit_and_resumes_where_it_stopped(
@@ -255,13 +294,10 @@ def test_bulk_stops_at_the_rate_limit_and_resumes_where_it_stopped(
     limiter = CountingLimiter(tokens=3, wait=1.5)
     with wired(SETTINGS, mailer, limiter):
         slices = run_campaign(db, newsletter(*(f"u{i}@example.com" for i in range(6))))
-        assert (slices[-1].done, slices[-1].wait) == (3, 1.5)
+        assert slices[-1].wait == 1.5 and len(mailer.sent) == 3
         limiter.tokens = 10
-        sender = Sender(db)
-        for _ in range(3):
-            with sender.uow() as uow:
-                step = registry.call(bulk.send_slice, "c1", uow)
-    assert step.finished
+        steps = [next_slice(db) for _ in range(3)]
+    assert steps[-1].finished
     assert mailer.to() == [f"u{i}@example.com" for i in range(6)]
 
 
@@ -271,6 +307,7 @@ def test_bulk_skips_suppressed_addresses(db: sessionmaker[Session], mailer: Fake
     with wired(SETTINGS, mailer):
         run_campaign(db, newsletter("OLD@example.com", "new@example.com"))
     assert mailer.to() == ["new@example.com"]
+    assert result(db)["counts"] == {"suppressed": 1, "sent": 1}
 
 
 def test_bulk_opened_twice_stores_its_recipients_once(
@@ -278,9 +315,7 @@ def test_bulk_opened_twice_stores_its_recipients_once(
 ) -> None:
     command = newsletter("a@example.com")
     with wired(SETTINGS, mailer):
-        sender = Sender(db)
-        for _ in range(2):
-            with sender.uow() as uow:
-                registry.call(bulk.open_campaign, command, uow, campaign_id="c1")
         run_campaign(db, command)
-    assert mailer.to() == ["a@example.com"]
+        with Sender(db).uow() as uow:
+            assert registry.call(campaigns.open_campaign, command, uow, campaign_id="c1") == 0
+    assert mailer.to() == ["a@example.com"] and result(db)["total"] == 1

@@ -66,6 +66,17 @@ class KitTask(Task):
             self._apply_policy(exc)
             raise
 
+    def requeue(self, countdown: float = 0, *, args: Any = None, kwargs: Any = None) -> Any:
+        """Publish this message again (same id, same queue, retry count unchanged), with
+        `args`/`kwargs` replaced when given; the current run carries on."""
+        if not self.runtime.platform.is_redis_broker:
+            countdown = max(1, round(countdown))  # RabbitMQ delays in whole seconds
+        signature = self.signature_from_request(
+            self.request, args, kwargs, countdown=countdown, retries=self.request.retries or 0
+        )
+        signature.apply_async()
+        return signature
+
     def run_again(
         self,
         countdown: float,
@@ -74,18 +85,13 @@ class KitTask(Task):
         kwargs: dict[str, Any] | None = None,
         reason: Exception | None = None,
     ) -> NoReturn:
-        """Re-queue this message (same id, same queue, retry count unchanged) in `countdown` s.
+        """End this run and have the message run again in `countdown` s (see `requeue`).
 
         For waits that are not failures: a rate-limit token (`reason` given: the task shows as
         retrying with it) or the next slice of long work (`args`/`kwargs` replaced: the task
         stays running and keeps its progress).
         """
-        if not self.runtime.platform.is_redis_broker:
-            countdown = max(1, round(countdown))  # RabbitMQ delays in whole seconds
-        signature = self.signature_from_request(
-            self.request, args, kwargs, countdown=countdown, retries=self.request.retries or 0
-        )
-        signature.apply_async()
+        signature = self.requeue(countdown, args=args, kwargs=kwargs)
         if reason is not None:
             raise Retry(exc=reason, when=countdown, sig=signature)
         raise Ignore()

@@ -1,33 +1,26 @@
-"""Bulk campaigns: the recipients are stored once, then sent one slice at a time.
+"""Sending a bulk campaign: each lane sends one slice per message, then re-queues itself.
 
-Each slice reuses one provider connection and commits its recipients' outcomes; the task then
-re-queues itself on `email.bulk` for the next slice, so urgent mail overtakes a campaign after
-at most one slice. A 4xx for one recipient defers it to a later pass; a dead connection stops
-the slice (progress kept) and the kit retries with backoff.
+A slice reuses one provider connection and commits its recipients' outcomes; the lane's task
+then goes to the back of `email.bulk`, so urgent mail overtakes a campaign after at most one
+slice, and a campaign's lanes run in parallel on as many worker processes. A 4xx for one
+recipient defers it to a later pass; a dead connection stops the slice (progress kept) and
+the kit retries with backoff. The lane that finds the whole campaign done finishes it.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
-from switchboard_shared.contracts.email import (
-    EmailBounced,
-    EmailBulkCompleted,
-    EmailFailed,
-    EmailSent,
-    SendBulkEmail,
-)
+from sqlalchemy import select, update
+from switchboard_shared.contracts.email import EmailBounced, EmailFailed, EmailSent
 from switchboard_shared.failures import ValidationFailure
 from switchboard_shared.progress import report
 from switchboard_shared.ratelimit import RateLimited
-from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
 
 from .adapters.base import Deferred, MailSession, PermanentRejection
+from .campaigns import finish, unfinished
 from .composing import checked_address, compose
 from .config import EmailSettings
 from .delivery import Post
@@ -35,72 +28,72 @@ from .models import BulkCampaign, BulkRecipient
 from .rendering import CompiledMail
 from .suppression import normalised, suppress, suppressed
 
-FAILED = ("failed", "invalid", "suppressed")
-
 
 @dataclass(frozen=True)
 class Slice:
-    done: int
-    total: int
-    finished: bool
-    wait: float = 0.0  # seconds before the next slice may run
+    lane_done: bool  # nothing left in this lane
+    finished: bool  # this lane finished the whole campaign
+    wait: float = 0.0  # seconds before the lane's next slice
 
 
-def open_campaign(command: SendBulkEmail, uow: UnitOfWork, campaign_id: str) -> None:
-    """Store the campaign and its recipients (once: a redelivery finds it there)."""
-    session = uow.session
-    if session.get(BulkCampaign, campaign_id) is not None:
-        return
-    session.add(
-        BulkCampaign(
-            id=campaign_id,
-            template=command.template,
-            subject=command.subject,
-            text=command.text,
-            html=command.html,
-            common_context=command.common_context,
-            total=len(command.recipients),
-            done=0,
-            passes=0,
-            correlation_id=uow.context.correlation_id,
-        )
-    )
-    session.flush()
-    rows = [
-        {"campaign_id": campaign_id, "seq": seq, "to": r.to, "context": r.context}
-        for seq, r in enumerate(command.recipients)
-    ]
-    session.execute(insert(BulkRecipient), rows)
-    uow.commit()
+@dataclass
+class Batch:
+    """What every recipient of one slice shares."""
+
+    mail: CompiledMail
+    common: dict[str, Any]
+    refused: dict[str, str]  # suppressed addresses among the slice's, with why
+    max_attempts: int
+    bounced: dict[str, str] = field(default_factory=dict)  # to suppress when committing
 
 
-def send_slice(campaign_id: str, uow: UnitOfWork, post: Post, settings: EmailSettings) -> Slice:
-    session = uow.session
-    campaign = session.get(BulkCampaign, campaign_id)
+def send_slice(
+    campaign_id: str, uow: UnitOfWork, post: Post, settings: EmailSettings, lane: int = 0
+) -> Slice:
+    campaign = uow.session.get(BulkCampaign, campaign_id)
     if campaign is None:
         raise ValidationFailure(f"no bulk campaign {campaign_id!r}")
-    rows = session.scalars(
-        select(BulkRecipient)
-        .where(BulkRecipient.campaign_id == campaign_id, BulkRecipient.outcome.is_(None))
-        .order_by(BulkRecipient.seq)
-        .limit(settings.bulk_slice_size)
-    ).all()
+    rows = _pending(uow, campaign_id, lane, settings.bulk_slice_size)
     if not rows:
-        return _end_of_pass(uow, campaign, settings)
-    mail = _compiled(post, campaign)
-    refused = suppressed(session, [row.to for row in rows])
+        return _end_of_lane(uow, campaign, lane, settings)
+    refused = suppressed(uow.session, [row.to for row in rows])
+    batch = Batch(
+        _compiled(post, campaign),
+        dict(campaign.common_context),
+        refused,
+        settings.bulk_deferred_passes,
+    )
+    # End the read transaction: no database lock is held while talking to the provider
+    # (on SQLite it would serialise the lanes); the outcomes are written at the end.
+    uow.session.commit()
     wait = 0.0
     with post.mailer.session() as connection:
         for row in rows:
             try:
-                _send_one(uow, post, connection, mail, row, refused)
+                _send_one(uow, post, connection, batch, row)
             except RateLimited as exc:
                 wait = exc.retry_after or 1.0
                 break
             except Exception:
-                _commit_progress(uow, campaign)  # what was sent stays sent; the kit retries
+                _commit_progress(uow, campaign, batch)  # what was sent stays sent; kit retries
                 raise
-    return _commit_progress(uow, campaign, wait)
+    _commit_progress(uow, campaign, batch)
+    return Slice(lane_done=False, finished=False, wait=wait)
+
+
+def _pending(uow: UnitOfWork, campaign_id: str, lane: int, size: int) -> list[BulkRecipient]:
+    return list(
+        uow.session.scalars(
+            select(BulkRecipient)
+            .where(
+                BulkRecipient.campaign_id == campaign_id,
+                BulkRecipient.lane == lane,
+                BulkRecipient.outcome.is_(None),
+            )
+            .order_by(BulkRecipient.seq)
+            .limit(size)
+        )
+    )
 
 
 def _compiled(post: Post, campaign: BulkCampaign) -> CompiledMail:
@@ -110,14 +103,9 @@ def _compiled(post: Post, campaign: BulkCampaign) -> CompiledMail:
 
 
 def _send_one(
-    uow: UnitOfWork,
-    post: Post,
-    connection: MailSession,
-    mail: CompiledMail,
-    row: BulkRecipient,
-    refused: dict[str, str],
+    uow: UnitOfWork, post: Post, connection: MailSession, batch: Batch, row: BulkRecipient
 ) -> None:
-    key, message_id = normalised(row.to), f"{row.campaign_id}:{row.seq}"
+    key, message_id, refused = normalised(row.to), f"{row.campaign_id}:{row.seq}", batch.refused
     if key in refused:
         return _fail(uow, row, "suppressed", f"suppressed: {refused[key]}")
     try:
@@ -125,7 +113,7 @@ def _send_one(
     except ValidationFailure as exc:
         return _fail(uow, row, "invalid", str(exc))
     try:
-        rendered = mail.render({**_common(uow, row), **row.context})
+        rendered = batch.mail.render({**batch.common, **row.context})
         message = compose(post.sender, row.to, rendered)
     except (ValidationFailure, ValueError) as exc:
         return _fail(uow, row, "failed", str(exc))
@@ -133,12 +121,14 @@ def _send_one(
     try:
         connection.send(message)
     except PermanentRejection as exc:
-        suppress(uow.session, row.to, str(exc))
-        refused[key] = str(exc)
+        refused[key] = batch.bounced[row.to] = str(exc)
         row.outcome, row.detail = "bounced", str(exc)
         uow.publish(EmailBounced(message_id=message_id, to=row.to, reason=str(exc)))
         return None
     except Deferred as exc:
+        row.attempts += 1
+        if row.attempts > batch.max_attempts:
+            return _fail(uow, row, "failed", f"deferred {row.attempts} times: {exc}")
         row.outcome, row.detail = "deferred", str(exc)
         return None
     row.outcome = "sent"
@@ -150,86 +140,35 @@ def _send_one(
     return None
 
 
-def _common(uow: UnitOfWork, row: BulkRecipient) -> dict[str, Any]:
-    campaign = uow.session.get(BulkCampaign, row.campaign_id)  # identity map: no query
-    return dict(campaign.common_context) if campaign else {}
-
-
 def _fail(uow: UnitOfWork, row: BulkRecipient, outcome: str, reason: str) -> None:
     row.outcome, row.detail = outcome, reason
     uow.publish(EmailFailed(message_id=f"{row.campaign_id}:{row.seq}", to=row.to, reason=reason))
 
 
-def _commit_progress(uow: UnitOfWork, campaign: BulkCampaign, wait: float = 0.0) -> Slice:
+def _commit_progress(uow: UnitOfWork, campaign: BulkCampaign, batch: Batch) -> None:
+    for address, reason in batch.bounced.items():
+        suppress(uow.session, address, reason)
     uow.session.flush()
-    campaign.done = _count(uow.session, campaign.id, BulkRecipient.outcome.not_in(["deferred"]))
+    done = campaign.total - unfinished(uow.session, campaign.id)
     uow.commit()
-    report(100 * campaign.done / campaign.total, f"{campaign.done}/{campaign.total} recipients")
-    return Slice(campaign.done, campaign.total, finished=False, wait=wait)
+    report(100 * done / campaign.total, f"{done}/{campaign.total} recipients")
 
 
-def _end_of_pass(uow: UnitOfWork, campaign: BulkCampaign, settings: EmailSettings) -> Slice:
-    deferred = uow.session.scalars(
-        select(BulkRecipient).where(
-            BulkRecipient.campaign_id == campaign.id, BulkRecipient.outcome == "deferred"
+def _end_of_lane(
+    uow: UnitOfWork, campaign: BulkCampaign, lane: int, settings: EmailSettings
+) -> Slice:
+    """Deferred recipients of this lane get another pass later; else see if all lanes are done."""
+    retry = uow.session.execute(
+        update(BulkRecipient)
+        .where(
+            BulkRecipient.campaign_id == campaign.id,
+            BulkRecipient.lane == lane,
+            BulkRecipient.outcome == "deferred",
         )
-    ).all()
-    if deferred and campaign.passes < settings.bulk_deferred_passes:
-        for row in deferred:
-            row.outcome = None
-        campaign.passes += 1
-        slice_ = _commit_progress(uow, campaign, settings.bulk_deferred_wait_seconds)
-        return slice_
-    for row in deferred:
-        _fail(
-            uow, row, "failed", f"still deferred after {campaign.passes + 1} passes: {row.detail}"
-        )
-    if campaign.finished_at is None:
-        campaign.finished_at = utcnow()
-        counts = outcome_counts(uow.session, campaign.id)
-        uow.publish(
-            EmailBulkCompleted(
-                campaign_id=campaign.id,
-                total=campaign.total,
-                sent=counts.get("sent", 0),
-                bounced=counts.get("bounced", 0),
-                failed=sum(counts.get(name, 0) for name in FAILED),
-            )
-        )
-    campaign.done = campaign.total
-    uow.commit()
-    return Slice(campaign.total, campaign.total, finished=True)
-
-
-def _count(session: Session, campaign_id: str, condition: Any) -> int:
-    query = select(func.count()).where(BulkRecipient.campaign_id == campaign_id, condition)
-    return int(session.scalar(query) or 0)
-
-
-def outcome_counts(session: Session, campaign_id: str) -> dict[str, int]:
-    rows = session.execute(
-        select(BulkRecipient.outcome, func.count())
-        .where(BulkRecipient.campaign_id == campaign_id)
-        .group_by(BulkRecipient.outcome)
+        .values(outcome=None)
     )
-    return {str(outcome): int(count) for outcome, count in rows}
-
-
-def campaign_result(session: Session, campaign_id: str) -> dict[str, Any]:
-    """The task's result: every recipient's outcome, in the order they were given."""
-    rows = session.execute(
-        select(BulkRecipient.to, BulkRecipient.outcome, BulkRecipient.detail)
-        .where(BulkRecipient.campaign_id == campaign_id)
-        .order_by(BulkRecipient.seq)
-    )
-    recipients = [
-        {"to": to, "outcome": outcome, **({"detail": detail} if detail else {})}
-        for to, outcome, detail in rows
-    ]
-    counts = Counter(r["outcome"] for r in recipients)
-    return {
-        "campaign_id": campaign_id,
-        "total": len(recipients),
-        "counts": dict(counts),
-        "recipients": recipients,
-    }
+    if retry.rowcount:  # type: ignore[attr-defined]
+        uow.commit()
+        return Slice(lane_done=False, finished=False, wait=settings.bulk_deferred_wait_seconds)
+    uow.rollback()
+    return Slice(lane_done=True, finished=finish(uow, campaign.id))

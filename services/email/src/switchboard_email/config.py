@@ -25,6 +25,7 @@ class EmailSettings(ServiceSettings):
     rate_limit: str = "50/m"
     rate_limit_burst: float = 1.0
     bulk_slice_size: int = 100
+    bulk_lanes: int = 2
     bulk_deferred_passes: int = 3
     bulk_deferred_wait_seconds: float = 60.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, MetaData, String, Text
+from sqlalchemy import DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION, JsonColumn
 from switchboard_shared.records import utcnow
@@ -49,7 +49,7 @@ class BulkCampaign(Base):
     common_context: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
     total: Mapped[int] = mapped_column(Integer)
     done: Mapped[int] = mapped_column(Integer, default=0)
-    passes: Mapped[int] = mapped_column(Integer, default=0)  # extra passes over deferred ones
+    lanes: Mapped[int] = mapped_column(Integer, default=1)  # slices of one campaign in parallel
     correlation_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -62,7 +62,11 @@ class BulkRecipient(Base):
 
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lane: Mapped[int] = mapped_column(Integer, default=0)
     to: Mapped[str] = mapped_column(String(320))
     context: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # 4xx answers so far
+
+    __table_args__ = (Index("ix_bulk_recipients_lane", "campaign_id", "lane", "outcome"),)

@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("common_context", JSON, nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
         sa.Column("done", sa.Integer(), nullable=False),
-        sa.Column("passes", sa.Integer(), nullable=False),
+        sa.Column("lanes", sa.Integer(), nullable=False),
         sa.Column("correlation_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -48,15 +48,21 @@ def upgrade() -> None:
         "bulk_recipients",
         sa.Column("campaign_id", sa.String(length=64), nullable=False),
         sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("lane", sa.Integer(), nullable=False),
         sa.Column("to", sa.String(length=320), nullable=False),
         sa.Column("context", JSON, nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("campaign_id", "seq", name=op.f("pk_bulk_recipients")),
+    )
+    op.create_index(
+        "ix_bulk_recipients_lane", "bulk_recipients", ["campaign_id", "lane", "outcome"]
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_bulk_recipients_lane", table_name="bulk_recipients")
     op.drop_table("bulk_recipients")
     op.drop_table("bulk_campaigns")
     op.drop_table("suppressions")
