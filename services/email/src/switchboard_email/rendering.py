@@ -55,7 +55,12 @@ class CompiledMail:
 class Templates:
     def __init__(self, loader: BaseLoader | None = None) -> None:
         loader = loader or PackageLoader("switchboard_email", "templates")
-        common: dict[str, Any] = {"loader": loader, "undefined": StrictUndefined}
+        # Packaged files do not change while a worker runs: no stat() per render.
+        common: dict[str, Any] = {
+            "loader": loader,
+            "undefined": StrictUndefined,
+            "auto_reload": False,
+        }
         self._text = Environment(autoescape=False, keep_trailing_newline=True, **common)
         self._html = Environment(autoescape=True, **common)
 
