@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+from smtp_server import DEFERRED, REJECTED, RecordingHandler, self_signed_context, smtp_server
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_email.adapters.smtp import PermanentRejection, SmtpMailer
 from switchboard_email.bootstrap import bootstrap
 from switchboard_email.config import EmailSettings
 from switchboard_email.handlers import registry
-from switchboard_email.models import Base, SentEmail
+from switchboard_email.models import Base, SentEmail, Suppression
 from switchboard_shared.context import MessageContext
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.failures import ClassifiedError, FailureClass, classify, policies
@@ -30,44 +27,11 @@ from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.integration
 
-REJECTED = "nobody@example.com"
-DEFERRED = "later@example.com"
-
-
-@dataclass
-class RecordingHandler:
-    """Accepts mail, except: 550 for REJECTED (a bounce) and 451 for DEFERRED (try later)."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    recipients: list[list[str]] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address == REJECTED:
-            return "550 5.1.1 <nobody@example.com>: user unknown"
-        if address == DEFERRED:
-            return "451 4.3.0 mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(message)  # type: ignore[arg-type]
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[RecordingHandler, int]]:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def settings(port: int, **overrides: Any) -> EmailSettings:
@@ -224,14 +188,31 @@ def test_the_same_send_command_delivered_twice_sends_one_email(
     assert len(wired.messages) == 1
 
 
-def test_a_bounced_send_records_nothing_and_publishes_nothing(
+def test_a_bounced_send_suppresses_the_address_and_publishes_email_bounced(
     wired: RecordingHandler, db: sessionmaker[Session]
 ) -> None:
-    with pytest.raises(PermanentRejection):
-        send(db, {"to": REJECTED, "subject": "Hi", "text": "x"})
+    first = send(db, {"to": REJECTED, "subject": "Hi", "text": "x"}, message_id="t1")
+    again = send(db, {"to": REJECTED, "subject": "Hi", "text": "x"}, message_id="t2")
+
+    assert first["status"] == "bounced" and "550" in first["reason"]
+    assert again["status"] == "suppressed"
     with db() as session:
         assert session.scalars(select(SentEmail)).all() == []
+        assert session.get(Suppression, REJECTED) is not None
+        types = [row.event_type for row in session.scalars(select(OutboxMessage)).all()]
+    assert sorted(types) == ["email-bounced", "email-failed"]
+    assert wired.messages == []
+
+
+def test_a_451_send_is_raised_for_a_retry_and_records_nothing(
+    wired: RecordingHandler, db: sessionmaker[Session]
+) -> None:
+    with pytest.raises(ClassifiedError) as info:
+        send(db, {"to": DEFERRED, "subject": "Hi", "text": "x"})
+    assert policies()[classify(info.value)].retries
+    with db() as session:
         assert session.scalars(select(OutboxMessage)).all() == []
+        assert session.get(Suppression, DEFERRED) is None
 
 
 def test_an_attachment_that_is_not_base64_is_refused_before_sending(
@@ -243,7 +224,38 @@ def test_an_attachment_that_is_not_base64_is_refused_before_sending(
         "text": "x",
         "attachments": [{"filename": "a.bin", "content_base64": "not base64!!"}],
     }
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="base64") as info:
         send(db, payload)
     assert classify(info.value) is FailureClass.VALIDATION
     assert wired.messages == []
+
+
+# --- one connection per batch, and transport security ------------------------------------
+
+
+def test_a_session_sends_a_batch_over_one_connection_past_refused_recipients(
+    smtp: tuple[RecordingHandler, int],
+) -> None:
+    handler, port = smtp
+    failures = []
+    with SmtpMailer(settings(port)).session() as session:
+        for to in ["a@example.com", REJECTED, "b@example.com", DEFERRED, "c@example.com"]:
+            try:
+                session.send(message(to))
+            except ClassifiedError as exc:
+                failures.append((to, classify(exc)))
+    assert handler.to() == ["a@example.com", "b@example.com", "c@example.com"]
+    assert len({r.session for r in handler.received}) == 1
+    assert failures == [
+        (REJECTED, FailureClass.PROVIDER_4XX),
+        (DEFERRED, FailureClass.PROVIDER_5XX),
+    ]
+
+
+def test_starttls_is_used_when_configured_and_required_by_the_server(tmp_path: Path) -> None:
+    context = self_signed_context(tmp_path)
+    with smtp_server(tls_context=context, require_starttls=True) as (handler, port):
+        with pytest.raises(PermanentRejection, match="530"):
+            SmtpMailer(settings(port)).send(message("plain@example.com"))
+        SmtpMailer(settings(port, smtp_starttls=True)).send(message("tls@example.com"))
+    assert handler.to() == ["tls@example.com"]

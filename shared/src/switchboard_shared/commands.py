@@ -25,7 +25,7 @@ def send_command(
         command.task_name,
         args=[command.model_dump(mode="json")],
         task_id=task_id,
-        queue=queue or command.queue,
+        queue=queue or command.destination(),
         headers={CORRELATION_HEADER: correlation_id or task_id},
     )
     return task_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from billiard.exceptions import WorkerLostError
 from celery import Task
@@ -15,6 +15,7 @@ from .deadletters import CapturedMessage
 from .failures import FailureClass, classify, policies, retry_after_of
 from .logging import bind_task
 from .progress import celery_sink, reporting_to
+from .ratelimit import RateLimited
 from .scheduling import guard_delay
 from .topology import event_type_of, events_queue_name
 
@@ -59,9 +60,41 @@ class KitTask(Task):
                 return self.run(*args, **kwargs)
         except (Retry, Ignore):
             raise
+        except RateLimited as exc:
+            self.run_again(exc.retry_after or 1.0, reason=exc)
         except Exception as exc:
             self._apply_policy(exc)
             raise
+
+    def requeue(self, countdown: float = 0, *, args: Any = None, kwargs: Any = None) -> Any:
+        """Publish this message again (same id, same queue, retry count unchanged), with
+        `args`/`kwargs` replaced when given; the current run carries on."""
+        if not self.runtime.platform.is_redis_broker:
+            countdown = max(1, round(countdown))  # RabbitMQ delays in whole seconds
+        signature = self.signature_from_request(
+            self.request, args, kwargs, countdown=countdown, retries=self.request.retries or 0
+        )
+        signature.apply_async()
+        return signature
+
+    def run_again(
+        self,
+        countdown: float,
+        *,
+        args: Any = None,
+        kwargs: dict[str, Any] | None = None,
+        reason: Exception | None = None,
+    ) -> NoReturn:
+        """End this run and have the message run again in `countdown` s (see `requeue`).
+
+        For waits that are not failures: a rate-limit token (`reason` given: the task shows as
+        retrying with it) or the next slice of long work (`args`/`kwargs` replaced: the task
+        stays running and keeps its progress).
+        """
+        signature = self.requeue(countdown, args=args, kwargs=kwargs)
+        if reason is not None:
+            raise Retry(exc=reason, when=countdown, sig=signature)
+        raise Ignore()
 
     def _deliveries(self) -> int:
         """Deliveries of this message so far; first deliveries cost no database round trip."""

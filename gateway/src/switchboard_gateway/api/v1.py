@@ -9,6 +9,7 @@ from switchboard_gateway.api import (
     analytics,
     catalog,
     deadletters,
+    emails,
     events,
     health,
     monitoring,
@@ -31,12 +32,13 @@ def build_v1_router() -> APIRouter:
     protected.include_router(suppliers.router)
     protected.include_router(catalog.router)
     protected.include_router(events.router)
+    protected.include_router(alerts.router)
+    protected.include_router(analytics.router)
+    protected.include_router(deadletters.router)
+    protected.include_router(emails.router)
+    protected.include_router(monitoring.router)
     protected.include_router(submit.router)
     protected.include_router(tasks.router)
-    protected.include_router(monitoring.router)
-    protected.include_router(analytics.router)
-    protected.include_router(alerts.router)
-    protected.include_router(deadletters.router)
     protected.include_router(webhooks_inbound.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)

@@ -24,3 +24,7 @@ class Command(BaseModel):
 
     task_name: ClassVar[str]
     queue: ClassVar[str]
+
+    def destination(self) -> str:
+        """The queue this command goes to; a command whose payload picks its priority overrides it."""
+        return self.queue
