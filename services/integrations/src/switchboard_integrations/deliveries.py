@@ -118,7 +118,11 @@ def claim(session: Session, message_id: str, settings: IntegrationsSettings) -> 
 
 
 def _rows_changed(session: Session, statement: Any) -> int:
-    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    # No in-Python sync of loaded objects: SQLite hands back naive datetimes, and the caller
+    # reloads what it needs (populate_existing).
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        statement, execution_options={"synchronize_session": False}
+    )
     return int(result.rowcount)
 
 
