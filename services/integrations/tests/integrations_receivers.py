@@ -30,6 +30,9 @@ class Receiver:
         self.slow_seconds = slow_seconds
         self.flaky_failures = flaky_failures
         self.received: list[Received] = []
+        self.secrets: dict[str, str] = {}  # per path, when endpoints have their own secrets
+        self.in_tarpit = 0
+        self.most_in_tarpit = 0
         self.lock = threading.Lock()
         self.tarpit_cut = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -80,7 +83,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def verify(self, request: Received) -> None:
             try:
-                Webhook(receiver.secret).verify(request.body, request.headers)
+                secret = receiver.secrets.get(request.path, receiver.secret)
+                Webhook(secret).verify(request.body, request.headers)
                 request.verified = True
             except WebhookVerificationError as exc:
                 request.verified, request.error = False, str(exc)
@@ -117,6 +121,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def route_tarpit(self, request: Received) -> None:
             """Answers one byte every 0.2 s, forever: no read ever times out."""
+            with receiver.lock:
+                receiver.in_tarpit += 1
+                receiver.most_in_tarpit = max(receiver.most_in_tarpit, receiver.in_tarpit)
             try:
                 for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000:
                     if receiver.tarpit_cut.wait(0.2):
@@ -125,5 +132,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                     self.wfile.flush()
             except OSError:
                 pass
+            finally:
+                with receiver.lock:
+                    receiver.in_tarpit -= 1
 
     return Handler
