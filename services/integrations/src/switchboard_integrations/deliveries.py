@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from switchboard_shared.contracts import Envelope
 from switchboard_shared.records import as_utc, utcnow
 from switchboard_shared.uow import UnitOfWork
@@ -30,9 +31,8 @@ ETA_SLACK = timedelta(seconds=1)  # a retry may run a little before its countdow
 
 @dataclass(frozen=True)
 class Claim:
-    message_id: str
-    url: str
-    secret: str
+    message: WebhookMessage
+    endpoint: WebhookEndpoint
     body: bytes
 
 
@@ -60,18 +60,18 @@ def fan_out(envelope: Envelope, uow: UnitOfWork, dispatcher: DeliveryDispatcher)
     for endpoint in endpoints:
         if envelope.type not in endpoint.event_types:
             continue
+        # No existence check: the inbox runs this once per event id, in this transaction.
         delivery_id = delivery_id_for(envelope.id, endpoint.id)
-        if uow.session.get(WebhookMessage, delivery_id) is None:
-            uow.session.add(
-                WebhookMessage(
-                    id=delivery_id,
-                    endpoint_id=endpoint.id,
-                    event_id=envelope.id,
-                    event_type=envelope.type,
-                    payload=webhook_payload(envelope),
-                )
+        uow.session.add(
+            WebhookMessage(
+                id=delivery_id,
+                endpoint_id=endpoint.id,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                payload=webhook_payload(envelope),
             )
-            created.append(delivery_id)
+        )
+        created.append(delivery_id)
     dispatcher.after_commit(uow.session, created, uow.context.correlation_id)
     return created
 
@@ -113,8 +113,13 @@ def claim(session: Session, message_id: str, settings: IntegrationsSettings) -> 
         session.rollback()
         return Outcome("busy", settings.webhook_busy_retry_seconds) if taken else Outcome("skipped")
     session.commit()
+    # The rows are ours until the attempt is recorded: keep the loaded objects in step with
+    # what the UPDATEs wrote, so recording needs no second read.
+    set_committed_value(message, "status", "sending")
+    set_committed_value(message, "claimed_until", hold)
+    set_committed_value(endpoint, "busy_until", hold)
     body = json.dumps(message.payload, separators=(",", ":"), default=str).encode()
-    return Claim(message_id, endpoint.url, endpoint.secret, body)
+    return Claim(message, endpoint, body)
 
 
 def _rows_changed(session: Session, statement: Any) -> int:
@@ -132,20 +137,18 @@ def attempt_delivery(
     claimed = claim(uow.session, message_id, settings)
     if isinstance(claimed, Outcome):
         return claimed
-    result = webhooks.send(claimed.url, claimed.secret, claimed.message_id, claimed.body)
-    outcome = record_attempt(uow, message_id, result, settings)
+    message, endpoint = claimed.message, claimed.endpoint
+    result = webhooks.send(endpoint.url, endpoint.secret, message.id, claimed.body)
+    outcome = record_attempt(uow, claimed, result, settings)
     uow.commit()
     return outcome
 
 
 def record_attempt(
-    uow: UnitOfWork, message_id: str, result: AttemptResult, settings: IntegrationsSettings
+    uow: UnitOfWork, claimed: Claim, result: AttemptResult, settings: IntegrationsSettings
 ) -> Outcome:
     session = uow.session
-    fresh = {"with_for_update": True, "populate_existing": True}
-    message = session.get(WebhookMessage, message_id, **fresh)  # type: ignore[arg-type]
-    endpoint = session.get(WebhookEndpoint, message.endpoint_id, **fresh) if message else None  # type: ignore[arg-type]
-    assert message is not None and endpoint is not None
+    message, endpoint = claimed.message, claimed.endpoint
     message.attempts += 1
     message.schedule_index += 1
     message.claimed_until = None
