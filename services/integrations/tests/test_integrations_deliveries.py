@@ -6,7 +6,6 @@ import base64
 import itertools
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from switchboard_integrations.adapters.webhooks import SenderLimits, WebhookSend
 from switchboard_integrations.bootstrap import bootstrap
 from switchboard_integrations.config import IntegrationsSettings
 from switchboard_integrations.handlers import deliver_once
-from switchboard_integrations.models import Base, WebhookEndpoint, WebhookMessage
+from switchboard_integrations.models import WebhookEndpoint, WebhookMessage
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts import Command, Envelope
 from switchboard_shared.contracts.integrations import (
@@ -30,7 +29,6 @@ from switchboard_shared.contracts.integrations import (
     ReplayWebhookDelivery,
 )
 from switchboard_shared.contracts.orders import OrderMatched
-from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.messagebus import HandlerRegistry, handle_command, handle_event
 from switchboard_shared.netguard import AddressPolicy
@@ -123,14 +121,6 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver(SECRET, flaky_failures=2).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'integrations.db'}")
-    create_all(engine, Base.metadata)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

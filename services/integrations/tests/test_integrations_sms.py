@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,12 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from switchboard_integrations.adapters.twilio_sms import SmsRejected, TwilioSms
 from switchboard_integrations.config import IntegrationsSettings
 from switchboard_integrations.localtwilio import LocalTwilio
-from switchboard_integrations.models import Base, SmsMessage
+from switchboard_integrations.models import SmsMessage
 from switchboard_integrations.sms import apply_status, send_sms
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts.gateway import TwilioStatusReceived
 from switchboard_shared.contracts.integrations import SendSms
-from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.failures import FailureClass, ProviderError, ValidationFailure, classify
 from switchboard_shared.records import OutboxMessage
 from switchboard_shared.testsupport import wait_until
@@ -116,14 +114,6 @@ def test_wrong_credentials_are_a_provider_4xx(twilio: LocalTwilio) -> None:
 
 
 # --- the handlers ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'integrations.db'}")
-    create_all(engine, Base.metadata)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def uow(db: sessionmaker[Session]) -> SqlAlchemyUnitOfWork:

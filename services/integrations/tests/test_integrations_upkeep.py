@@ -6,7 +6,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +17,12 @@ from switchboard_integrations.adapters.twilio_sms import TwilioSms
 from switchboard_integrations.config import IntegrationsSettings
 from switchboard_integrations.localtwilio import LocalTwilio
 from switchboard_integrations.models import (
-    Base,
     IntegrationHealth,
     SyncedRecord,
     WebhookEndpoint,
 )
 from switchboard_integrations.upkeep import check_health, sync_external
 from switchboard_shared.context import MessageContext
-from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.netguard import AddressPolicy
 from switchboard_shared.records import OutboxMessage
 from switchboard_shared.testsupport import free_port
@@ -78,14 +75,6 @@ def api() -> Iterator[ExternalApi]:
     yield server
     server.server.shutdown()
     server.server.server_close()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'integrations.db'}")
-    create_all(engine, Base.metadata)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def in_uow(db: sessionmaker[Session], fn: Any, *args: Any) -> Any:

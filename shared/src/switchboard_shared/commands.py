@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from celery import Celery
 
@@ -29,3 +30,14 @@ def send_command(
         headers={CORRELATION_HEADER: correlation_id or task_id},
     )
     return task_id
+
+
+def beat_entry(command: type[Command], every: float) -> dict[str, Any]:
+    """A beat schedule entry sending `command` (with its defaults) every `every` seconds; a
+    run not started within one period expires rather than piling up behind a busy worker."""
+    return {
+        "task": command.task_name,
+        "schedule": every,
+        "args": [{}],
+        "options": {"queue": command.queue, "expires": every},
+    }

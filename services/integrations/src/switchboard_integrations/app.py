@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import Celery
 from switchboard_shared.celery_app import create_service_app
+from switchboard_shared.commands import beat_entry
 from switchboard_shared.context import MessageContext
-from switchboard_shared.contracts import Command
 from switchboard_shared.contracts.integrations import (
     CheckIntegrationsHealth,
     DeliverWebhook,
@@ -35,22 +35,13 @@ QUEUES = [
 ]
 
 
-def periodic(command: type[Command], every: float) -> dict[str, Any]:
-    return {
-        "task": command.task_name,
-        "schedule": every,
-        "args": [{}],
-        "options": {"queue": command.queue, "expires": every},
-    }
-
-
 def beat_schedule(settings: IntegrationsSettings) -> dict[str, dict[str, Any]]:
     return {
-        DispatchDueWebhooks.task_name: periodic(
+        DispatchDueWebhooks.task_name: beat_entry(
             DispatchDueWebhooks, settings.webhook_sweep_seconds
         ),
-        SyncExternal.task_name: periodic(SyncExternal, settings.sync_interval_seconds),
-        CheckIntegrationsHealth.task_name: periodic(
+        SyncExternal.task_name: beat_entry(SyncExternal, settings.sync_interval_seconds),
+        CheckIntegrationsHealth.task_name: beat_entry(
             CheckIntegrationsHealth, settings.health_interval_seconds
         ),
     }
