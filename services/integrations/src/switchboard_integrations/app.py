@@ -52,7 +52,9 @@ def register_delivery_task(app: Celery, definition: ServiceDefinition) -> None:
     when that countdown would reach half the Redis visibility timeout (ADR 0007), the beat's
     `dispatch_due_webhooks` sweep."""
     platform = definition.platform
-    longest_countdown = platform.visibility_timeout / 2
+    # Redis: a countdown near the visibility timeout runs twice (ADR 0007). RabbitMQ: a held
+    # unacked message past consumer_timeout (30 min by default) closes the channel.
+    longest_countdown = platform.visibility_timeout / 2 if platform.is_redis_broker else 900.0
 
     @app.task(
         name=DeliverWebhook.task_name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -90,6 +90,24 @@ def claim(session: Session, message_id: str, settings: IntegrationsSettings) -> 
         session.commit()
         return Outcome("skipped")
     hold = now + timedelta(seconds=settings.webhook_deadline_seconds + 5)
+    taken, slot = _take(session, message_id, endpoint.id, now, hold)
+    if not taken or not slot:
+        session.rollback()
+        return Outcome("busy", settings.webhook_busy_retry_seconds) if taken else Outcome("skipped")
+    session.commit()
+    # The rows are ours until the attempt is recorded: keep the loaded objects in step with
+    # what the UPDATEs wrote, so recording needs no second read.
+    set_committed_value(message, "status", "sending")
+    set_committed_value(message, "claimed_until", hold)
+    set_committed_value(endpoint, "busy_until", hold)
+    body = json.dumps(message.payload, separators=(",", ":"), default=str).encode()
+    return Claim(message, endpoint, body)
+
+
+def _take(
+    session: Session, message_id: str, endpoint_id: str, now: datetime, hold: datetime
+) -> tuple[bool, bool]:
+    """Conditional UPDATEs: (the delivery is ours, the endpoint's in-flight slot is ours)."""
     taken = _rows_changed(
         session,
         update(WebhookMessage)
@@ -105,26 +123,16 @@ def claim(session: Session, message_id: str, settings: IntegrationsSettings) -> 
     slot = _rows_changed(
         session,
         update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint.id)
+        .where(WebhookEndpoint.id == endpoint_id)
         .where(or_(WebhookEndpoint.busy_until.is_(None), WebhookEndpoint.busy_until < now))
         .values(busy_until=hold),
     )
-    if not taken or not slot:
-        session.rollback()
-        return Outcome("busy", settings.webhook_busy_retry_seconds) if taken else Outcome("skipped")
-    session.commit()
-    # The rows are ours until the attempt is recorded: keep the loaded objects in step with
-    # what the UPDATEs wrote, so recording needs no second read.
-    set_committed_value(message, "status", "sending")
-    set_committed_value(message, "claimed_until", hold)
-    set_committed_value(endpoint, "busy_until", hold)
-    body = json.dumps(message.payload, separators=(",", ":"), default=str).encode()
-    return Claim(message, endpoint, body)
+    return taken > 0, slot > 0
 
 
 def _rows_changed(session: Session, statement: Any) -> int:
-    # No in-Python sync of loaded objects: SQLite hands back naive datetimes, and the caller
-    # reloads what it needs (populate_existing).
+    # No in-Python sync of loaded objects (SQLite hands back naive datetimes): the claim
+    # sets what it wrote on the objects itself.
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         statement, execution_options={"synchronize_session": False}
     )

@@ -101,14 +101,8 @@ class WebhookSender:
                 self.client.stream("POST", url, content=body, headers=headers) as response,
             ):
                 excerpt = self._read_capped(response)
-        except UnsafeDestination as exc:
-            return result(error=f"refused: {exc}")
-        except httpx.TimeoutException as exc:
-            if time.monotonic() - started >= self.limits.deadline - 0.05:
-                return result(error=f"timed out: the {self.limits.deadline:g}s deadline passed")
-            return result(error=f"timed out: {type(exc).__name__}: {exc}")
-        except httpx.HTTPError as exc:
-            return result(error=f"unreachable: {type(exc).__name__}: {exc}")
+        except (UnsafeDestination, httpx.HTTPError) as exc:
+            return result(error=self._failure(exc, time.monotonic() - started))
         status = response.status_code
         if 300 <= status < 400:
             where = response.headers.get("location", "?")
@@ -116,6 +110,15 @@ class WebhookSender:
         if status >= 400:
             return result(status_code=status, error=f"endpoint answered {status}: {excerpt[:200]}")
         return result(status_code=status, body_excerpt=excerpt[:500])
+
+    def _failure(self, exc: Exception, elapsed: float) -> str:
+        if isinstance(exc, UnsafeDestination):
+            return f"refused: {exc}"
+        if isinstance(exc, httpx.TimeoutException):
+            if elapsed >= self.limits.deadline - 0.05:
+                return f"timed out: the {self.limits.deadline:g}s deadline passed"
+            return f"timed out: {type(exc).__name__}: {exc}"
+        return f"unreachable: {type(exc).__name__}: {exc}"
 
     def _read_capped(self, response: httpx.Response) -> str:
         received = bytearray()
