@@ -22,12 +22,15 @@ def send_command(
 ) -> str:
     """Send `command` to its service's queue; returns the task id. Never imports service code."""
     task_id = task_id or str(uuid.uuid4())
+    payload = command.model_dump(mode="json")
+    shown = {k: ("***" if k in command.redacted else v) for k, v in payload.items()}
     app.send_task(
         command.task_name,
-        args=[command.model_dump(mode="json")],
+        args=[payload],
         task_id=task_id,
         queue=queue or command.queue,
         headers={CORRELATION_HEADER: correlation_id or task_id},
+        argsrepr=repr([shown]) if command.redacted else None,
     )
     return task_id
 

@@ -24,3 +24,5 @@ class Command(BaseModel):
 
     task_name: ClassVar[str]
     queue: ClassVar[str]
+    # Fields masked wherever the message is shown (task events, logs, the ledger): secrets.
+    redacted: ClassVar[frozenset[str]] = frozenset()

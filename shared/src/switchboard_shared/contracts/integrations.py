@@ -29,6 +29,7 @@ class RegisterWebhookEndpoint(Command):
 
     task_name: ClassVar[str] = "integrations.register_webhook_endpoint"
     queue: ClassVar[str] = CONTROL_QUEUE
+    redacted: ClassVar[frozenset[str]] = frozenset({"secret"})
 
     endpoint_id: str = Field(pattern=r"^ep_[A-Za-z0-9]{8,40}$")
     url: str = Field(min_length=8, max_length=2000)
