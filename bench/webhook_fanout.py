@@ -5,7 +5,7 @@
 Starts a real integrations worker (-c 2 by default) on a flushed Redis logical database
 (SWITCHBOARD_TEST_REDIS_URL) with SQLite, and a local HTTP receiver (uvicorn, in this
 process). Registers E endpoints (default 5) for `order-matched`, publishes N events (default
-1,000; quick 200) on the bus in one burst, and waits until every delivery arrived:
+1,000; quick 100) on the bus in one burst, and waits until every delivery arrived:
   platform: deliveries/s = N*E / (first publish -> last arrival); delay = arrival - the
             event's time (p50, p99);
   floor:    the same N*E signed-size POSTs as bare httpx calls from one process, one
@@ -162,13 +162,15 @@ def platform_run(args: argparse.Namespace, arrivals: Arrivals, url: str) -> dict
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="200 events (under a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="100 events (under a minute on a quiet machine)"
+    )
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--endpoints", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
-    args.events = args.events or (200 if args.quick else 1000)
+    args.events = args.events or (100 if args.quick else 1000)
     total = args.events * args.endpoints
 
     arrivals = Arrivals()
