@@ -63,6 +63,15 @@ class GatewaySettings(PlatformSettings):
         validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_STRIPE_WEBHOOK_SECRET"),
     )
 
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000",
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "SWITCHBOARD_TWILIO_ACCOUNT_SID"),
+    )
+    twilio_auth_token: str = Field(
+        default="switchboard_local_twilio_token",
+        validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "SWITCHBOARD_TWILIO_AUTH_TOKEN"),
+    )
+
     @field_validator("api_keys", "admin_api_keys", "readonly_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:

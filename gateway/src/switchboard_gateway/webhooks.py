@@ -9,11 +9,14 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 import stripe
 from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
-from switchboard_shared.contracts.gateway import StripeEventReceived
+from switchboard_shared.contracts import Event
+from switchboard_shared.contracts.gateway import StripeEventReceived, TwilioStatusReceived
+from twilio.request_validator import RequestValidator
 
 from switchboard_gateway.api.deps import SettingsDep, StoreDep
 from switchboard_gateway.models import InboundWebhook
@@ -70,12 +73,36 @@ async def stripe_webhook(
 
     obj: dict[str, Any] = event.get("data", {}).get("object", {})
     order_id = (obj.get("metadata") or {}).get("order_id")
-    with store.uow(order_id or event["id"]) as uow:
+    received = StripeEventReceived(
+        stripe_event_id=event["id"],
+        stripe_type=event["type"],
+        object=obj,
+        created=int(event.get("created", 0)),
+    )
+    duplicate = record_verified(
+        store, request, "stripe", body, event["id"], received, order_id or event["id"], order_id
+    )
+    return {"received": True, "duplicate": duplicate}
+
+
+def record_verified(
+    store: GatewayStore,
+    request: Request,
+    provider: str,
+    body: bytes,
+    event_id: str,
+    event: Event,
+    correlation_id: str,
+    subject: str | None = None,
+) -> bool:
+    """Ledger the verified call and publish `event` in one transaction, unless this provider
+    event id was processed before (then it is ledgered as a duplicate only). True: duplicate."""
+    with store.uow(correlation_id) as uow:
         seen = uow.session.scalar(
             select(InboundWebhook.id)
             .where(
-                InboundWebhook.provider == "stripe",
-                InboundWebhook.event_id == event["id"],
+                InboundWebhook.provider == provider,
+                InboundWebhook.event_id == event_id,
                 InboundWebhook.processed.is_(True),
             )
             .limit(1)
@@ -83,23 +110,40 @@ async def stripe_webhook(
         uow.session.add(
             _ledger_row(
                 request,
-                "stripe",
+                provider,
                 body,
-                event_id=event["id"],
+                event_id=event_id,
                 valid=True,
                 duplicate=seen is not None,
                 processed=seen is None,
             )
         )
         if seen is None:
-            uow.publish(
-                StripeEventReceived(
-                    stripe_event_id=event["id"],
-                    stripe_type=event["type"],
-                    object=obj,
-                    created=int(event.get("created", 0)),
-                ),
-                subject=order_id,
-            )
+            uow.publish(event, subject=subject)
         uow.commit()
-    return {"received": True, "duplicate": seen is not None}
+    return seen is not None
+
+
+@router.post("/twilio/status", summary="Twilio message status callbacks (X-Twilio-Signature)")
+async def twilio_status(request: Request, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
+    body = await request.body()
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    # Twilio signs the URL it called: ours as the public sees it, not as the proxy forwards it.
+    url = settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += f"?{request.url.query}"
+    signature = request.headers.get("x-twilio-signature", "")
+    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        error = "X-Twilio-Signature does not match"
+        _record_invalid(store, _ledger_row(request, "twilio", body, valid=False, error=error))
+        raise HTTPException(403, detail=f"Invalid Twilio callback: {error}")
+    sid, status = form.get("MessageSid"), form.get("MessageStatus")
+    if not sid or not status:
+        raise HTTPException(400, detail="MessageSid and MessageStatus are required")
+    received = TwilioStatusReceived(
+        message_sid=sid, status=status, to=form.get("To"), error_code=form.get("ErrorCode")
+    )
+    duplicate = record_verified(
+        store, request, "twilio", body, f"{sid}:{status}", received, sid, sid
+    )
+    return {"received": True, "duplicate": duplicate}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from celery import Celery
 
@@ -21,11 +22,25 @@ def send_command(
 ) -> str:
     """Send `command` to its service's queue; returns the task id. Never imports service code."""
     task_id = task_id or str(uuid.uuid4())
+    payload = command.model_dump(mode="json")
+    shown = {k: ("***" if k in command.redacted else v) for k, v in payload.items()}
     app.send_task(
         command.task_name,
-        args=[command.model_dump(mode="json")],
+        args=[payload],
         task_id=task_id,
         queue=queue or command.destination(),
         headers={CORRELATION_HEADER: correlation_id or task_id},
+        argsrepr=repr([shown]) if command.redacted else None,
     )
     return task_id
+
+
+def beat_entry(command: type[Command], every: float) -> dict[str, Any]:
+    """A beat schedule entry sending `command` (with its defaults) every `every` seconds; a
+    run not started within one period expires rather than piling up behind a busy worker."""
+    return {
+        "task": command.task_name,
+        "schedule": every,
+        "args": [{}],
+        "options": {"queue": command.queue, "expires": every},
+    }

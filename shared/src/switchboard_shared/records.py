@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored in UTC); make them aware again."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class OutboxMessage(KitBase):
     """An event written in the same transaction as the state change it announces."""
 

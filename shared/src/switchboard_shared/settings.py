@@ -31,6 +31,10 @@ class PlatformSettings(BaseSettings):
     liveness_probe_seconds: float = 15.0
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
+    allow_private_webhooks: bool = Field(
+        default=False,
+        description="Let webhooks reach private/loopback addresses (never cloud metadata ones).",
+    )
 
     @property
     def is_redis_broker(self) -> bool:

@@ -45,7 +45,12 @@ SERVICE_QUEUES = {
     "orders": {"orders.critical", "orders.normal"},
     "email": {"email.urgent", "email.normal", "email.bulk"},
     "reports": {"reports.interactive", "reports.batch"},
-    "integrations": {"integrations.webhooks", "integrations.sms", "integrations.sync"},
+    "integrations": {
+        "integrations.normal",
+        "integrations.webhooks",
+        "integrations.sms",
+        "integrations.sync",
+    },
 }
 
 

@@ -18,7 +18,8 @@ from switchboard_email.bootstrap import bootstrap as bootstrap_email
 from switchboard_email.config import EmailSettings
 from switchboard_email.handlers import registry as email_registry
 from switchboard_email.models import Base as EmailBase
-from switchboard_integrations.handlers import registry as integrations_registry
+from switchboard_integrations.adapters.dispatch import RecordingDispatcher
+from switchboard_integrations.bootstrap import bootstrap as bootstrap_integrations
 from switchboard_integrations.models import Base as IntegrationsBase
 from switchboard_integrations.models import SupplierNotification
 from switchboard_orders.handlers import registry as orders_registry
@@ -85,7 +86,7 @@ def bus(tmp_path: Path, mailer: FakeMailer, provider: FakePaymentProvider) -> In
         InProcessService("email", email_registry, database(tmp_path, "email", EmailBase.metadata)),
         InProcessService(
             "integrations",
-            integrations_registry,
+            bootstrap_integrations(dispatcher=RecordingDispatcher()),
             database(tmp_path, "integrations", IntegrationsBase.metadata),
         ),
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from switchboard_shared.contracts.orders import CreateSupplier, ListSuppliers
 
+from switchboard_gateway.api.calls import call_service
 from switchboard_gateway.api.deps import CorrelationIdDep, SenderDep
 from switchboard_gateway.errors import ErrorResponse
-from switchboard_gateway.sender import BrokerUnavailable, CommandFailed, CommandTimeout
 
 router = APIRouter(prefix="/suppliers", tags=["suppliers"])
 EXAMPLE: dict[str, Any] = {
@@ -43,17 +43,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _call(sender: SenderDep, command: Any, correlation_id: str) -> Any:
-    try:
-        return sender.call(command, correlation_id)
-    except BrokerUnavailable as exc:
-        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
-    except CommandTimeout as exc:
-        raise HTTPException(504, detail=str(exc)) from exc
-    except CommandFailed as exc:
-        raise HTTPException(422, detail=f"The orders service refused it: {exc}") from exc
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -65,7 +54,7 @@ def create_supplier(
     body: SupplierRequest, sender: SenderDep, correlation_id: CorrelationIdDep
 ) -> SupplierCreated:
     command = CreateSupplier(supplier_id=f"sup_{uuid.uuid4().hex[:16]}", **body.model_dump())
-    result = _call(sender, command, correlation_id)
+    result = call_service(sender, command, correlation_id)
     return SupplierCreated(supplier_id=result["supplier_id"])
 
 
@@ -77,7 +66,7 @@ def list_suppliers(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    result = _call(
+    result = call_service(
         sender, ListSuppliers(category=category, limit=limit, offset=offset), correlation_id
     )
     return {"items": result["items"], "total": result["total"], "limit": limit, "offset": offset}

@@ -14,9 +14,11 @@ from switchboard_gateway.api import (
     health,
     monitoring,
     orders,
+    sms,
     submit,
     suppliers,
     tasks,
+    webhook_endpoints,
     webhooks_inbound,
 )
 from switchboard_gateway.auth import require_api_key
@@ -37,8 +39,10 @@ def build_v1_router() -> APIRouter:
     protected.include_router(deadletters.router)
     protected.include_router(emails.router)
     protected.include_router(monitoring.router)
+    protected.include_router(sms.router)
     protected.include_router(submit.router)
     protected.include_router(tasks.router)
+    protected.include_router(webhook_endpoints.router)
     protected.include_router(webhooks_inbound.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)

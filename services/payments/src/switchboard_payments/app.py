@@ -3,7 +3,7 @@
 from typing import Any
 
 from switchboard_shared.celery_app import create_service_app
-from switchboard_shared.contracts import Command
+from switchboard_shared.commands import beat_entry
 from switchboard_shared.runtime import ServiceDefinition
 
 from .bootstrap import bootstrap
@@ -15,22 +15,12 @@ SERVICE = "payments"
 QUEUES = ["payments.critical", "payments.normal", "payments.batch"]
 
 
-def periodic(command: type[Command], every: float) -> dict[str, Any]:
-    """A beat entry sending `command` (with its defaults) every `every` seconds."""
-    return {
-        "task": command.task_name,
-        "schedule": every,
-        "args": [{}],
-        "options": {"queue": command.queue, "expires": every},
-    }
-
-
 def beat_schedule(settings: PaymentsSettings) -> dict[str, dict[str, Any]]:
     return {
-        ReconcilePayments.task_name: periodic(
+        ReconcilePayments.task_name: beat_entry(
             ReconcilePayments, settings.reconcile_interval_seconds
         ),
-        RetryFailedPayments.task_name: periodic(
+        RetryFailedPayments.task_name: beat_entry(
             RetryFailedPayments, settings.retry_failed_interval_seconds
         ),
     }

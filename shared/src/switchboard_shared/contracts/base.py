@@ -24,6 +24,8 @@ class Command(BaseModel):
 
     task_name: ClassVar[str]
     queue: ClassVar[str]
+    # Fields masked wherever the message is shown (task events, logs, the ledger): secrets.
+    redacted: ClassVar[frozenset[str]] = frozenset()
 
     def destination(self) -> str:
         """The queue this command goes to; a command whose payload picks its priority overrides it."""
