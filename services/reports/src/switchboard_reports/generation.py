@@ -34,6 +34,11 @@ class Reporter:
     reader: FactReader
     workdir: Path | None = None  # temporary files; on local storage, beside the reports
 
+    def scratch(self, prefix: str) -> tempfile.TemporaryDirectory[str]:
+        if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(dir=self.workdir, prefix=prefix)
+
 
 def result_of(report: Report, stored: Stored | None = None) -> dict[str, Any]:
     return {
@@ -98,9 +103,7 @@ def generate_report(command: GenerateReport, uow: UnitOfWork, reporter: Reporter
 
 def _render_and_store(command: GenerateReport, reporter: Reporter) -> tuple[Stored, int]:
     content_type, extension = FORMATS[command.format]
-    if reporter.workdir is not None:
-        reporter.workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=reporter.workdir, prefix="report-") as folder:
+    with reporter.scratch("report-") as folder:
         path = Path(folder) / f"{command.report_id}.{extension}"
         rows = render(command, reporter.reader, path, reporter.settings.max_file_bytes)
         progress.report(92, "storing")

@@ -32,7 +32,7 @@ def project(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
 def render_invoice_pdf(
     event: InvoiceIssued, uow: UnitOfWork, envelope: Envelope, reporter: Reporter
 ) -> None:
-    store_invoice(event, envelope, uow, reporter.storage, reporter.workdir)
+    store_invoice(event, envelope, uow, reporter)
 
 
 @registry.command(QueryFacts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from switchboard_shared.uow import UnitOfWork
 
 from .adapters.storage import ReportStorage
 from .facts import as_utc
+from .generation import Reporter
 from .models import Report
 
 log = logging.getLogger("switchboard.reports")
@@ -44,17 +44,16 @@ def store_invoice(
     event: InvoiceIssued,
     envelope: Envelope,
     uow: UnitOfWork,
-    storage: ReportStorage,
-    workdir: Path | None,
+    reporter: Reporter,
 ) -> None:
     from .rendering.invoice import render_invoice
 
     issued = as_utc(envelope.time)
     report_id = f"invoice-{event.invoice_number}"
-    with tempfile.TemporaryDirectory(dir=workdir, prefix="invoice-") as folder:
+    with reporter.scratch("invoice-") as folder:
         path = Path(folder) / f"{event.invoice_number}.pdf"
         render_invoice(event, issued.date(), path)
-        stored = storage.put(
+        stored = reporter.storage.put(
             f"invoices/{issued:%Y}/{event.invoice_number}.pdf", path, "application/pdf"
         )
     report = Report(

@@ -35,7 +35,9 @@ class S3Storage:
             "s3",
             region_name=settings.s3_region,
             endpoint_url=settings.s3_endpoint_url,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}
+            ),
         )
         return cls(
             settings.s3_bucket,
