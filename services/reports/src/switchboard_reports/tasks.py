@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from switchboard_shared import progress
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts.reports import GenerateReport, GenerateReportBatch
 from switchboard_shared.failures import ValidationFailure
@@ -80,11 +81,13 @@ def register_report_tasks(app: Celery, reporter: Reporter, settings: ReportsSett
             try:
                 return self.generate(command)
             except ReportError as exc:
+                progress.report(100, "failed")
                 return {"report_id": command.report_id, "status": "failed", "error": str(exc)}
             except Exception as exc:
                 try:
                     self._apply_policy(exc)
                 except DeadLettered as dead:
+                    progress.report(100, "failed")
                     return self.record_failure(command, dead)
                 raise
 
