@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from switchboard_gateway.api import events, health, orders, suppliers
+from switchboard_gateway.api import events, health, orders, reports, suppliers
 from switchboard_gateway.auth import require_api_key
 
 PREFIX = "/api/v1"
@@ -17,6 +17,7 @@ def build_v1_router() -> APIRouter:
     protected.include_router(orders.router)
     protected.include_router(suppliers.router)
     protected.include_router(events.router)
+    protected.include_router(reports.router)
     v1 = APIRouter(prefix=PREFIX)
     v1.include_router(public)
     v1.include_router(protected)
