@@ -120,11 +120,11 @@ def _order_events(rng: random.Random, day: int, n: int) -> Iterator[Envelope]:
 
 
 def history(seed: int = 7) -> list[Envelope]:
-    """About 20 orders a day over a week, with failures, refunds, bounces and failed webhooks."""
+    """About 14 orders a day over a week, with failures, refunds, bounces and failed webhooks."""
     rng = random.Random(seed)
     events: list[Envelope] = []
     for day in range(DAYS):
-        for n in range(14 + day * 2):
+        for n in range(8 + day * 2):
             events.extend(_order_events(rng, day, n))
     return events
 

@@ -43,7 +43,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Celery, R
             db = ReportsDb(
                 url, engine, create_session_factory(engine), data / "store", ReportsSettings()
             )
-            db.deliver(history()[:150])
+            db.deliver(history()[:60])
             client = Celery("client", broker=broker, backend=broker, set_as_current=False)
             client.conf.update(task_serializer="json", accept_content=["json"])
             yield client, db, broker

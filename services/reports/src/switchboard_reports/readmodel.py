@@ -74,7 +74,7 @@ class FactReader:
             EventFact.detail,
         )
         query = self._where(select(*columns), spec, start, end).order_by(
-            EventFact.day, EventFact.occurred_at, EventFact.event_id
+            EventFact.day, EventFact.occurred_at
         )
         with self.engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH)

@@ -38,9 +38,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("event_id", name=op.f("pk_event_facts")),
     )
     op.create_index(
-        "ix_event_facts_day_occurred_at", "event_facts", ["day", "occurred_at"], unique=False
+        "ix_event_facts_day_occurred_at_type",
+        "event_facts",
+        ["day", "occurred_at", "type"],
+        unique=False,
     )
-    op.create_index("ix_event_facts_type_subject", "event_facts", ["type", "subject"], unique=False)
+    op.create_index("ix_event_facts_subject_type", "event_facts", ["subject", "type"], unique=False)
     op.create_table(
         "reports",
         sa.Column("report_id", sa.String(length=64), nullable=False),
@@ -63,6 +66,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_reports_created_at", table_name="reports")
     op.drop_table("reports")
-    op.drop_index("ix_event_facts_type_subject", table_name="event_facts")
-    op.drop_index("ix_event_facts_day_occurred_at", table_name="event_facts")
+    op.drop_index("ix_event_facts_subject_type", table_name="event_facts")
+    op.drop_index("ix_event_facts_day_occurred_at_type", table_name="event_facts")
     op.drop_table("event_facts")
