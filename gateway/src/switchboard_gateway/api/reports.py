@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from switchboard_shared.contracts import Command
 from switchboard_shared.contracts.reports import (
     MAX_BATCH_REPORTS,
     GenerateReport,
@@ -100,10 +101,17 @@ def _view(command: GenerateReport, **ids: str) -> ReportView:
     )
 
 
-def _record(store: Any, views: list[ReportView]) -> None:
+def _submit(
+    store: Any, sender: Any, command: Command, correlation_id: str, views: list[ReportView]
+) -> None:
+    """Record the views first (a report is known before its first event), then send."""
     with store.runtime.session_factory() as session, session.begin():
         for view in views:
             report_submitted(session, view)
+    try:
+        sender.send(command, correlation_id, task_id=views[0].task_id or views[0].batch_task_id)
+    except BrokerUnavailable as exc:
+        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
 
 
 @router.post(
@@ -117,11 +125,7 @@ def create_report(body: ReportRequest, sender: SenderDep, store: StoreDep) -> Re
     _check_period(body.period, ())
     command = _command(body)
     task_id = str(uuid.uuid4())
-    _record(store, [_view(command, task_id=task_id)])
-    try:
-        sender.send(command, command.report_id, task_id=task_id)
-    except BrokerUnavailable as exc:
-        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
+    _submit(store, sender, command, command.report_id, [_view(command, task_id=task_id)])
     return ReportAccepted(
         report_id=command.report_id,
         task_id=task_id,
@@ -144,11 +148,8 @@ def create_batch(body: BatchRequest, sender: SenderDep, store: StoreDep) -> Batc
         batch_id=f"batch_{uuid.uuid4().hex}", reports=[_command(item) for item in body.reports]
     )
     task_id = str(uuid.uuid4())
-    _record(store, [_view(part, batch_task_id=task_id) for part in batch.reports])
-    try:
-        sender.send(batch, batch.batch_id, task_id=task_id)
-    except BrokerUnavailable as exc:
-        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
+    views = [_view(part, batch_task_id=task_id) for part in batch.reports]
+    _submit(store, sender, batch, batch.batch_id, views)
     reports = [
         {"report_id": part.report_id, "report_url": f"/api/v1/reports/{part.report_id}"}
         for part in batch.reports
