@@ -134,7 +134,7 @@ def _operations(f: Facts, s: Summary) -> None:
     s.figures += [
         ("Emails sent", f"{sent:,}"),
         ("Emails bounced", f"{bounced:,}"),
-        ("Bounce rate", percent(bounced, sent + bounced)),
+        ("Bounce rate", percent(bounced, sent)),  # a bounce follows its send
         ("Webhooks delivered", f"{hooks_ok:,}"),
         ("Webhooks failed", f"{hooks_failed:,}"),
         ("Webhook success rate", percent(hooks_ok, hooks_ok + hooks_failed)),

@@ -42,7 +42,10 @@ def _days(chart: Chart, ax: Axes) -> None:
     locator = mdates.AutoDateLocator(maxticks=10)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.set_ylim(bottom=0)
+    if chart.y_label == "%":
+        ax.set_ylim(0, 105)
+    else:
+        ax.set_ylim(bottom=0)
 
 
 def _categories(chart: Chart, ax: Axes) -> None:

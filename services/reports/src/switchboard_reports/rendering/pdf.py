@@ -112,7 +112,8 @@ def render_report(summary: Summary, path: Path) -> None:
         image = io.BytesIO(charts.png(chart))
         pdf.image(image, w=pdf.epw, title=chart.title, alt_text=chart.title)
         pdf.ln(3)
-    pdf.add_page()
+    if pdf.will_page_break(60):  # the table's header and first rows together
+        pdf.add_page()
     pdf.section("Daily breakdown")
     pdf.grid(summary.table_header, summary.table_rows)
     pdf.output(str(path))
