@@ -7,7 +7,6 @@ from dataclasses import replace
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.settings import PlatformSettings
 
-from .adapters.s3 import S3Storage
 from .adapters.storage import LocalStorage, ReportStorage
 from .config import ReportsSettings
 from .generation import Reporter
@@ -17,6 +16,8 @@ from .readmodel import FactReader
 
 def build_storage(settings: ReportsSettings, platform: PlatformSettings) -> ReportStorage:
     if settings.storage == "s3":
+        from .adapters.s3 import S3Storage  # boto3 is loaded only where S3 is used
+
         return S3Storage.from_settings(settings)
     return LocalStorage(settings.resolved_storage_dir(platform))
 
