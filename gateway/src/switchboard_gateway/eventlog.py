@@ -10,6 +10,7 @@ from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
 
 from switchboard_gateway.models import EventLogEntry, OrderView
+from switchboard_gateway.report_views import REPORT_EVENTS, project_report
 
 registry = HandlerRegistry()
 
@@ -44,6 +45,8 @@ def record_event(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
         )
     if envelope.type in ORDER_STATUS_BY_EVENT and "order_id" in envelope.data:
         project_order(uow, envelope.type, envelope.data)
+    if envelope.type in REPORT_EVENTS:
+        project_report(uow, envelope)
 
 
 def project_order(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from switchboard_gateway.api import (
     health,
     monitoring,
     orders,
+    reports,
     sms,
     submit,
     suppliers,
@@ -39,6 +40,7 @@ def build_v1_router() -> APIRouter:
     protected.include_router(deadletters.router)
     protected.include_router(emails.router)
     protected.include_router(monitoring.router)
+    protected.include_router(reports.router)
     protected.include_router(sms.router)
     protected.include_router(submit.router)
     protected.include_router(tasks.router)

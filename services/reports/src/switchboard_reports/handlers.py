@@ -1,32 +1,38 @@
-"""Reports' handlers: keep the read model, answer queries over it."""
+"""Reports' handlers: keep the read model, answer queries over it, render invoices, clean up."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from switchboard_shared.contracts import Event
+from switchboard_shared.contracts import Envelope, Event
+from switchboard_shared.contracts.payments import InvoiceIssued
 from switchboard_shared.contracts.reports import QueryFacts
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.uow import UnitOfWork
 
+from .commands import CleanupReports, RebuildFacts
+from .config import ReportsSettings
+from .facts import rebuild, record_event
+from .generation import Reporter
+from .housekeeping import cleanup, store_invoice
 from .models import DailyFact
-from .projections import PROJECTED, increments
+from .projections import PROJECTED
 
 registry = HandlerRegistry()
 
 
 @registry.on(*PROJECTED)
-def project(event: Event, uow: UnitOfWork) -> None:
-    """Add the event to today's facts; the inbox makes a redelivery add nothing."""
-    day = (uow.context.occurred_at or datetime.now(UTC)).date()
-    for metric, key, amount in increments(event):
-        fact = uow.session.get(DailyFact, (day, metric, key), with_for_update=True)
-        if fact is None:
-            fact = DailyFact(day=day, metric=metric, key=key, value=0)
-            uow.session.add(fact)
-        fact.value += amount
+def project(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
+    """Add the event's row and daily facts; the inbox makes a redelivery add nothing."""
+    record_event(uow.session, event, envelope)
+
+
+@registry.on(InvoiceIssued)
+def render_invoice_pdf(
+    event: InvoiceIssued, uow: UnitOfWork, envelope: Envelope, reporter: Reporter
+) -> None:
+    store_invoice(event, envelope, uow, reporter)
 
 
 @registry.command(QueryFacts)
@@ -40,5 +46,22 @@ def query_facts(command: QueryFacts, uow: UnitOfWork) -> dict[str, Any]:
 
 
 def _row(fact: DailyFact) -> dict[str, Any]:
-    day: date = fact.day
-    return {"day": day.isoformat(), "metric": fact.metric, "key": fact.key, "value": fact.value}
+    return {
+        "day": fact.day.isoformat(),
+        "metric": fact.metric,
+        "key": fact.key,
+        "value": fact.value,
+    }
+
+
+@registry.command(CleanupReports)
+def cleanup_reports(
+    command: CleanupReports, uow: UnitOfWork, reporter: Reporter, settings: ReportsSettings
+) -> dict[str, Any]:
+    days = settings.retention_days if command.retention_days is None else command.retention_days
+    return cleanup(uow, reporter.storage, days)
+
+
+@registry.command(RebuildFacts)
+def rebuild_facts(command: RebuildFacts, uow: UnitOfWork) -> dict[str, Any]:
+    return {"replayed": rebuild(uow.session)}

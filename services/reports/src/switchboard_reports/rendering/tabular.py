@@ -1,0 +1,87 @@
+"""Rows to CSV, JSON and XLSX, streamed batch by batch: memory stays flat however many rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import ReportTooLarge
+
+Batches = Iterable[Sequence[Sequence[Any]]]
+Tick = Callable[[int], None]  # rows written so far
+XLSX_SHEET_ROWS = 1_048_575  # Excel's limit is 1,048,576 rows per sheet, the header included
+
+
+def guard(size: int, cap: int) -> None:
+    if size > cap:
+        raise ReportTooLarge(size, cap)
+
+
+def write_csv(path: Path, columns: list[str], batches: Batches, cap: int, tick: Tick) -> int:
+    written = 0
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for batch in batches:
+            writer.writerows(batch)
+            written += len(batch)
+            guard(out.tell(), cap)
+            tick(written)
+    return written
+
+
+def _json_rows(out: IO[str], columns: list[str], batches: Batches, cap: int, tick: Tick) -> int:
+    written, separator = 0, "\n"
+    for batch in batches:
+        out.write(separator)
+        out.write(",\n".join(json.dumps(dict(zip(columns, row, strict=True))) for row in batch))
+        separator = ",\n"
+        written += len(batch)
+        guard(out.tell(), cap)
+        tick(written)
+    return written
+
+
+def write_json(
+    path: Path, columns: list[str], batches: Batches, cap: int, tick: Tick, meta: dict[str, Any]
+) -> int:
+    """`{"report": {...}, "columns": [...], "rows": [{...}, ...]}`, written row batch by batch."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(f'{{"report": {json.dumps(meta)}, "columns": {json.dumps(columns)}, "rows": [')
+        written = _json_rows(out, columns, batches, cap, tick)
+        out.write("\n]}\n")
+    return written
+
+
+def write_xlsx(path: Path, columns: list[str], batches: Batches, cap: int, tick: Tick) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet: Any = None
+    in_sheet = written = 0
+    for batch in batches:
+        for row in batch:
+            if sheet is None or in_sheet == XLSX_SHEET_ROWS:
+                sheet = workbook.create_sheet(f"rows {len(workbook.worksheets) + 1}")
+                sheet.freeze_panes = "A2"
+                for letter, width in zip("ABCDEFG", (22, 18, 36, 22, 14, 12, 36), strict=True):
+                    sheet.column_dimensions[letter].width = width
+                header = [WriteOnlyCell(sheet, value=name) for name in columns]
+                for cell in header:
+                    cell.font = Font(bold=True)
+                sheet.append(header)
+                in_sheet = 0
+            sheet.append(list(row))
+            in_sheet += 1
+        written += len(batch)
+        tick(written)
+    if sheet is None:
+        workbook.create_sheet("rows 1").append(columns)
+    workbook.save(str(path))
+    guard(path.stat().st_size, cap)
+    return written
