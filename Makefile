@@ -29,7 +29,7 @@ define require_service
 	  *) echo "usage: make $@ SERVICE=<one of: $(SERVICES)>" >&2; exit 2;; esac
 endef
 
-.PHONY: help install run test test-slow lint bench worker beat flower migrate clean
+.PHONY: help install run demo test test-slow lint bench worker beat flower migrate clean
 
 help: ## list the targets
 	@echo "Switchboard: make run (start everything locally), make test (the test suite)"
@@ -53,8 +53,11 @@ $(STAMP): $(PYPROJECTS) $(LOCK)
 	else $$uv sync --all-packages; fi
 	@touch $@
 
-run: install ## start embedded Redis, a worker (+beat) per service and the gateway on :8000 (ARGS=--flower)
+run: install ## start embedded Redis, local Stripe/SMTP/Twilio, a worker (+beat) per service and the gateway on :8000 (ARGS=--flower)
 	$(BIN)/switchboard-standalone $(ARGS)
+
+demo: install ## against a running `make run`: a supplier, three orders (matched, declined, unmatched), their timelines
+	$(BIN)/python -m switchboard_gateway.standalone.demo --data-dir $(DATA_DIR)
 
 test: install ## the whole suite against the real local servers, without the slow fault runs
 	$(PYTEST) -m "not slow" $(TEST_DIRS)
