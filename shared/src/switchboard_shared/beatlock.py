@@ -13,12 +13,15 @@ waiting instead of crashing or sending alongside the new holder.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from typing import Any
 
 from redbeat import RedBeatScheduler
 from redis.exceptions import LockError
 
+from .redis_checks import redis_client
 from .settings import PlatformSettings
 
 log = logging.getLogger("switchboard.beat")
@@ -70,3 +73,21 @@ class LeaderBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
             return True
         log.warning("beat: another beat holds %s; waiting", self.lock_key)
         return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m switchboard_shared.beatlock SERVICE`: exit 0 while some beat of SERVICE holds
+    its lock (a beat's health check: a standby is healthy while a leader exists)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("service")
+    args = parser.parse_args(argv)
+    platform = PlatformSettings()
+    client = redis_client(platform.effective_redis_url)
+    key = beat_key_prefix(args.service) + "lock"
+    ttl = client.pttl(key)
+    print(f"{key}: {'held' if ttl > 0 else 'free'} ({ttl} ms)")
+    return 0 if ttl > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
