@@ -140,8 +140,6 @@ def processes(d: Deployable) -> dict[str, dict[str, Any]]:
                 "-m",
                 "switchboard_shared.beatlock",
                 d.name,
-                "--redis-env",
-                "SWITCHBOARD_REDIS_URL",
             ]
         ),
     }
