@@ -17,7 +17,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from render import DEPLOYABLES, HEADER, Deployable, PlainDumper, processes  # noqa: E402
+from deployables import DEPLOYABLES, Deployable, processes  # noqa: E402
+from render import HEADER, PlainDumper  # noqa: E402
 
 NAMESPACE = "switchboard"
 QUEUE_DEPTH_PER_REPLICA = "20"  # messages waiting per worker replica before KEDA adds one
