@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     platform = PlatformSettings()
     client = redis_client(platform.effective_redis_url)
     key = beat_key_prefix(args.service) + "lock"
-    ttl = client.pttl(key)
+    ttl = int(client.pttl(key))  # type: ignore[arg-type]  # the sync client returns an int
     print(f"{key}: {'held' if ttl > 0 else 'free'} ({ttl} ms)")
     return 0 if ttl > 0 else 1
 
