@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard_gateway.standalone.children import FLOWER_PORTS as STANDALONE_FLOWER_PORTS
+
 
 @dataclass(frozen=True)
 class Deployable:
@@ -163,11 +165,5 @@ def processes(d: Deployable) -> dict[str, dict[str, Any]]:
     return found
 
 
-FLOWER_PORTS = {
-    "email": 5551,
-    "payments": 5552,
-    "orders": 5553,
-    "reports": 5554,
-    "integrations": 5555,
-    "gateway": 5556,
-}
+# The services' Flower ports are `make run --flower`'s; the gateway worker's comes next.
+FLOWER_PORTS = {**STANDALONE_FLOWER_PORTS, "gateway": 5556}

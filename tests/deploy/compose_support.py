@@ -18,13 +18,18 @@ INFRA = ("rabbitmq", "postgres", "redis")
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
 
 
-def renderer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compose_render", COMPOSE / "render.py")
+def script(path: Path, name: str) -> ModuleType:
+    """A render script, imported as a module (it is not in a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["compose_render"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def renderer() -> ModuleType:
+    return script(COMPOSE / "render.py", "compose_render")
 
 
 def compose_files() -> list[Path]:

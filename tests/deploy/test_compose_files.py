@@ -53,6 +53,8 @@ def test_the_compose_files_are_what_render_writes() -> None:
     assert {p.name for p in compose_files()} == {n for n in expected if n.endswith(".yml")}
     for name, text in expected.items():
         assert (COMPOSE / name).read_text() == text, f"compose/{name}: run python compose/render.py"
+    for path, text in render.rendered_dockerfiles().items():
+        assert (ROOT / path).read_text() == text, f"{path}: run python compose/render.py"
 
 
 @pytest.mark.parametrize("path", compose_files(), ids=lambda p: p.name)

@@ -5,9 +5,7 @@ commands as the compose files."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from compose_support import COMPOSE, STACK, load
+from compose_support import COMPOSE, STACK, load, script
 
 K8S = COMPOSE / "k8s"
 KEDA_SCHEMA = json.loads((Path(__file__).parent / "keda-v1alpha1.schema.json").read_text())
@@ -30,12 +28,7 @@ def documents(path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_manifests_are_what_render_writes() -> None:
-    spec = importlib.util.spec_from_file_location("k8s_render", K8S / "render.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["k8s_render"] = module
-    spec.loader.exec_module(module)
-    expected = module.rendered()
+    expected = script(K8S / "render.py", "k8s_render").rendered()
     assert {p.name for p in manifests()} == set(expected)
     for name, text in expected.items():
         assert (K8S / name).read_text() == text, f"run python compose/k8s/render.py ({name})"

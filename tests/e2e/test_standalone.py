@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 from switchboard_gateway.api.orders import ORDER_EXAMPLE
+from switchboard_gateway.standalone.processes import group_members
+from switchboard_gateway.standalone.processes import pid_alive as alive
 from switchboard_shared.testsupport import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -40,28 +42,6 @@ def local_twilio_ships() -> bool:
         return importlib.util.find_spec("switchboard_integrations.localtwilio") is not None
     except ModuleNotFoundError:
         return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def group_members(pgid: int) -> set[int]:
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.add(int(entry.name))
-    return members
 
 
 def rows(db: Path, query: str, *params: object) -> list[tuple[object, ...]]:
@@ -195,7 +175,7 @@ def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  
         "smtp-sink",
         *(["local-twilio"] if local_twilio_ships() else []),
     }
-    started = set().union(*(group_members(pgid) for pgid in state["children"].values()))
+    started = set().union(*(set(group_members(pgid)) for pgid in state["children"].values()))
     assert state["redis_pid"] and alive(state["redis_pid"])
     started.add(state["redis_pid"])
     # each worker is a main process plus its pool: more processes than groups
