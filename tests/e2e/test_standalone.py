@@ -19,22 +19,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standalone_run import AUTH, Standalone, standalone
 from switchboard_gateway.api.orders import ORDER_EXAMPLE
 from switchboard_gateway.standalone.processes import group_members
 from switchboard_gateway.standalone.processes import pid_alive as alive
-from switchboard_shared.testsupport import free_port, wait_until
+from switchboard_shared.testsupport import wait_until
 
 pytestmark = pytest.mark.e2e
 
 ORDER = ORDER_EXAMPLE
-AUTH = {"Authorization": "Bearer test-key"}
-
-
-def launcher_command() -> list[str]:
-    script = Path(sys.executable).parent / "switchboard-standalone"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "switchboard_gateway.standalone"]
 
 
 def local_twilio_ships() -> bool:
@@ -55,57 +48,15 @@ def rows(db: Path, query: str, *params: object) -> list[tuple[object, ...]]:
 
 
 @pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, Path]]:
-    data = tmp_path / "data"
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("SWITCHBOARD_")
-        and not key.endswith("_DATABASE_URL")  # every service on its SQLite file in `data`
-    }
-    env.update(
-        SWITCHBOARD_API_KEYS="test-key",
-        SWITCHBOARD_LOCALSTRIPE_PORT=str(free_port()),
-        SWITCHBOARD_SMTP_SINK_PORT=str(free_port()),
-        SWITCHBOARD_LOCAL_TWILIO_PORT=str(free_port()),
-        SWITCHBOARD_PORT=str(port),
-        SWITCHBOARD_DATA_DIR=str(data),
-    )
-    output = tmp_path / "standalone.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            launcher_command(),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process, data, port, output
-    finally:
-        if process.poll() is None:  # the test failed before stopping it: leave nothing behind
-            run_file = data / "run" / "standalone.json"
-            groups = [process.pid]
-            with contextlib.suppress(OSError, ValueError):
-                groups += json.loads(run_file.read_text())["children"].values()
-            for pgid in groups:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            process.wait(10)
+def launched(tmp_path: Path) -> Iterator[Standalone]:
+    with standalone(tmp_path / "data", tmp_path / "standalone.out") as run:
+        yield run
 
 
 @pytest.mark.timeout(900)  # start-up imports everything six times over: slow on a loaded machine
-def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  # type: ignore[no-untyped-def]
-    process, data, port, output = standalone
-
-    def banner() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"launcher exited {process.returncode}:\n{output.read_text()}")
-        return "Switchboard is running." in output.read_text()
-
-    wait_until(banner, timeout=400, interval=0.5)
+def test_standalone_runs_the_order_flow_and_stops_cleanly(launched: Standalone) -> None:
+    process, data, port, output = launched.process, launched.data, launched.port, launched.output
+    launched.wait_for_banner()
     text = output.read_text()
     assert "test-key" in text  # the key it uses, printed for copy and paste
     assert f"http://127.0.0.1:{port}/api/v1/orders" in text  # the curl that places an order
