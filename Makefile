@@ -86,10 +86,9 @@ worker: install ## one service's Celery worker: make worker SERVICE=orders
 	$(require_service)
 	$(BIN)/celery -A switchboard_$(SERVICE).app worker -n $(SERVICE)@%h -l INFO
 
-beat: install ## one service's beat scheduler: make beat SERVICE=orders
+beat: install ## one service's beat scheduler (schedule and lock in Redis: run two for availability): make beat SERVICE=orders
 	$(require_service)
-	@mkdir -p $(DATA_DIR)
-	$(BIN)/celery -A switchboard_$(SERVICE).app beat -s $(DATA_DIR)/$(SERVICE)-beat-schedule -l INFO
+	$(BIN)/celery -A switchboard_$(SERVICE).app beat -l INFO
 
 flower: install ## one service's Flower on 127.0.0.1 (email 5551, payments 5552, orders 5553, reports 5554, integrations 5555)
 	$(require_service)
