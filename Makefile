@@ -23,7 +23,7 @@ define require_service
 	  *) echo "usage: make $@ SERVICE=<one of: $(SERVICES)>" >&2; exit 2;; esac
 endef
 
-.PHONY: help install run test test-slow lint bench worker beat flower migrate clean
+.PHONY: help install run demo test test-slow lint bench worker beat flower migrate clean
 
 help: ## list the targets
 	@echo "Switchboard: make run (start everything locally), make test (the test suite)"
@@ -47,8 +47,11 @@ $(STAMP): $(PYPROJECTS) $(LOCK)
 	else $$uv sync --all-packages; fi
 	@touch $@
 
-run: install ## start embedded Redis, a worker (+beat) per service and the gateway on :8000 (ARGS=--flower)
+run: install ## start embedded Redis, local Stripe/SMTP/Twilio, a worker (+beat) per service and the gateway on :8000 (ARGS=--flower)
 	$(BIN)/switchboard-standalone $(ARGS)
+
+demo: install ## against a running `make run`: a supplier, three orders (matched, declined, unmatched), their timelines
+	$(BIN)/python -m switchboard_gateway.standalone.demo --data-dir $(DATA_DIR)
 
 test: install ## the whole suite against the real local servers, without the slow fault runs
 	$(PYTEST) -m "not slow" $(TEST_DIRS)
@@ -77,10 +80,9 @@ worker: install ## one service's Celery worker: make worker SERVICE=orders
 	$(require_service)
 	$(BIN)/celery -A switchboard_$(SERVICE).app worker -n $(SERVICE)@%h -l INFO
 
-beat: install ## one service's beat scheduler: make beat SERVICE=orders
+beat: install ## one service's beat scheduler (schedule and lock in Redis: run two for availability): make beat SERVICE=orders
 	$(require_service)
-	@mkdir -p $(DATA_DIR)
-	$(BIN)/celery -A switchboard_$(SERVICE).app beat -s $(DATA_DIR)/$(SERVICE)-beat-schedule -l INFO
+	$(BIN)/celery -A switchboard_$(SERVICE).app beat -l INFO
 
 # Basic auth from <SERVICE>_FLOWER_BASIC_AUTH or FLOWER_BASIC_AUTH (user:password); without it
 # the launcher refuses unless ARGS=--standalone on loopback. /metrics is behind the same auth.

@@ -1,10 +1,13 @@
-"""`switchboard-standalone` (what `make run` starts), for real: embedded Redis, five workers
-with beat and the gateway; an order placed over HTTP reaches orders and then payments through
-the outbox and the events exchange; SIGTERM stops every process it started and exits 0."""
+"""`switchboard-standalone` (what `make run` starts), for real: embedded Redis, localstripe, the
+SMTP sink, five workers with beat and the gateway; a supplier registered and an order placed
+over HTTP reach `matched` through the outbox and the events exchange; `make demo` against it
+shows a matched, a declined and an unmatched order; SIGTERM stops every process it started and
+exits 0."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -16,41 +19,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standalone_run import AUTH, Standalone, standalone
 from switchboard_gateway.api.orders import ORDER_EXAMPLE
-from switchboard_shared.testsupport import free_port, wait_until
+from switchboard_gateway.standalone.processes import group_members
+from switchboard_gateway.standalone.processes import pid_alive as alive
+from switchboard_shared.testsupport import wait_until
 
 pytestmark = pytest.mark.e2e
 
 ORDER = ORDER_EXAMPLE
 
 
-def launcher_command() -> list[str]:
-    script = Path(sys.executable).parent / "switchboard-standalone"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "switchboard_gateway.standalone"]
-
-
-def alive(pid: int) -> bool:
+def local_twilio_ships() -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return importlib.util.find_spec("switchboard_integrations.localtwilio") is not None
+    except ModuleNotFoundError:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def group_members(pgid: int) -> set[int]:
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.add(int(entry.name))
-    return members
 
 
 def rows(db: Path, query: str, *params: object) -> list[tuple[object, ...]]:
@@ -64,67 +48,32 @@ def rows(db: Path, query: str, *params: object) -> list[tuple[object, ...]]:
 
 
 @pytest.fixture
-def standalone(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, Path]]:
-    data = tmp_path / "data"
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("SWITCHBOARD_")
-        and not key.endswith("_DATABASE_URL")  # every service on its SQLite file in `data`
-    }
-    env.update(
-        SWITCHBOARD_API_KEYS="test-key",
-        SWITCHBOARD_LOCALSTRIPE_PORT=str(free_port()),
-        SWITCHBOARD_SMTP_SINK_PORT=str(free_port()),
-        SWITCHBOARD_PORT=str(port),
-        SWITCHBOARD_DATA_DIR=str(data),
-    )
-    output = tmp_path / "standalone.out"
-    with output.open("wb") as out:
-        process = subprocess.Popen(
-            launcher_command(),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process, data, port, output
-    finally:
-        if process.poll() is None:  # the test failed before stopping it: leave nothing behind
-            run_file = data / "run" / "standalone.json"
-            groups = [process.pid]
-            with contextlib.suppress(OSError, ValueError):
-                groups += json.loads(run_file.read_text())["children"].values()
-            for pgid in groups:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            process.wait(10)
+def launched(tmp_path: Path) -> Iterator[Standalone]:
+    with standalone(tmp_path / "data", tmp_path / "standalone.out") as run:
+        yield run
 
 
-def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  # type: ignore[no-untyped-def]
-    process, data, port, output = standalone
-
-    def banner() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"launcher exited {process.returncode}:\n{output.read_text()}")
-        return "Switchboard is running." in output.read_text()
-
-    wait_until(banner, timeout=90, interval=0.2)
+@pytest.mark.timeout(900)  # start-up imports everything six times over: slow on a loaded machine
+def test_standalone_runs_the_order_flow_and_stops_cleanly(launched: Standalone) -> None:
+    process, data, port, output = launched.process, launched.data, launched.port, launched.output
+    launched.wait_for_banner()
     text = output.read_text()
     assert "test-key" in text  # the key it uses, printed for copy and paste
     assert f"http://127.0.0.1:{port}/api/v1/orders" in text  # the curl that places an order
 
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/api/v1/health", timeout=5).json() == {"status": "ok"}
-    response = httpx.post(
-        f"{base}/api/v1/orders",
-        json=ORDER,
-        headers={"Authorization": "Bearer test-key"},
-        timeout=10,
-    )
+    ready = httpx.get(f"{base}/api/v1/health/ready", headers=AUTH, timeout=5)
+    assert ready.status_code in (200, 404), ready.text  # 404: the ops plane has not landed
+    supplier = {
+        "name": "Acme",
+        "categories": ["cnc-machining"],
+        "region": "eu-west",
+        "capacity": 50,
+    }
+    response = httpx.post(f"{base}/api/v1/suppliers", json=supplier, headers=AUTH, timeout=30)
+    assert response.status_code == 201, response.text
+    response = httpx.post(f"{base}/api/v1/orders", json=ORDER, headers=AUTH, timeout=10)
     assert response.status_code == 202, response.text
     order_id = response.json()["order_id"]
 
@@ -132,17 +81,36 @@ def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  
     # Redis; payments' worker consumed it from payments.events and wrote its payment.
     wait_until(
         lambda: rows(data / "orders.db", "select status from orders where id = ?", order_id),
-        timeout=30,
+        timeout=90,
     )
     wait_until(
         lambda: rows(
             data / "payments.db", "select status from payments where order_id = ?", order_id
         ),
-        timeout=30,
+        timeout=90,
     )
     assert rows(
         data / "payments.db", "select amount from payments where order_id = ?", order_id
     ) == [(3750,)]
+
+    def order_status() -> str:
+        view = httpx.get(f"{base}/api/v1/orders/{order_id}", headers=AUTH, timeout=5)
+        return str(view.json().get("status")) if view.status_code == 200 else ""
+
+    wait_until(lambda: order_status() == "matched", timeout=120, interval=0.3)
+
+    demo = subprocess.run(
+        [sys.executable, "-m", "switchboard_gateway.standalone.demo", "--data-dir", str(data)],
+        env={**os.environ, "SWITCHBOARD_API_KEYS": "test-key"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "paid and matched: ord_" in demo.stdout and "→ matched" in demo.stdout, demo.stdout
+    assert "→ payment_failed" in demo.stdout, demo.stdout
+    assert "→ unmatched" in demo.stdout, demo.stdout
+    assert "payment-failed" in demo.stdout and "order-matched" in demo.stdout
 
     state = json.loads((data / "run" / "standalone.json").read_text())
     assert state["pid"] == process.pid
@@ -156,8 +124,9 @@ def test_standalone_runs_the_order_flow_and_stops_cleanly(standalone) -> None:  
         "gateway-api",
         "localstripe",
         "smtp-sink",
+        *(["local-twilio"] if local_twilio_ships() else []),
     }
-    started = set().union(*(group_members(pgid) for pgid in state["children"].values()))
+    started = set().union(*(set(group_members(pgid)) for pgid in state["children"].values()))
     assert state["redis_pid"] and alive(state["redis_pid"])
     started.add(state["redis_pid"])
     # each worker is a main process plus its pool: more processes than groups

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
+from .beatlock import beat_settings
 from .commands import CORRELATION_HEADER
 from .context import MessageContext
 from .contracts import Envelope
@@ -263,6 +264,7 @@ def _dead_letter_raw(
 def create_service_app(definition: ServiceDefinition) -> Celery:
     app = Celery(definition.name, set_as_current=False)
     _configure(app, definition)
+    app.conf.update(beat_settings(definition.name, definition.platform))
     app.runtime = ServiceRuntime(definition, app)  # type: ignore[attr-defined]
     _register_event_tasks(app, definition)
     _register_command_tasks(app, definition)

@@ -29,6 +29,8 @@ class PlatformSettings(BaseSettings):
     retry_max_attempts: int = 4
     outbox_sweep_seconds: float = 5.0
     liveness_probe_seconds: float = 15.0
+    beat_lock_seconds: int = 30
+    beat_loop_seconds: float = 5.0
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
     allow_private_webhooks: bool = Field(

@@ -1,0 +1,169 @@
+"""What Switchboard deploys, described once: each service's queues, secrets and processes.
+
+`compose/render.py` turns it into the compose files, `compose/k8s/render.py` into Kubernetes
+manifests; tests/deploy runs each process natively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard_gateway.standalone.children import FLOWER_PORTS as STANDALONE_FLOWER_PORTS
+
+
+@dataclass(frozen=True)
+class Deployable:
+    name: str
+    queues: tuple[str, ...]
+    critical: str | None = None  # a queue with a dedicated worker
+    secrets: tuple[str, ...] = ()  # env vars the service needs from the env file
+
+    @property
+    def module(self) -> str:
+        return f"switchboard_{self.name}.app"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name.upper()}_"
+
+    @property
+    def dockerfile(self) -> str:
+        return (
+            "gateway/Dockerfile" if self.name == "gateway" else f"services/{self.name}/Dockerfile"
+        )
+
+    @property
+    def source(self) -> str:
+        return "gateway" if self.name == "gateway" else f"services/{self.name}"
+
+    @property
+    def image(self) -> str:
+        return (
+            f"${{SWITCHBOARD_REGISTRY:-switchboard}}/{self.name}:${{SWITCHBOARD_VERSION:-latest}}"
+        )
+
+
+DEPLOYABLES = (
+    Deployable(
+        "email",
+        ("email.urgent", "email.normal", "email.bulk", "email.events"),
+        secrets=(
+            "EMAIL_SMTP_HOST",
+            "EMAIL_SMTP_PORT",
+            "EMAIL_SMTP_USERNAME",
+            "EMAIL_SMTP_PASSWORD",
+            "EMAIL_SMTP_STARTTLS",
+            "EMAIL_SENDER",
+        ),
+    ),
+    Deployable(
+        "payments",
+        ("payments.normal", "payments.batch", "payments.events"),
+        critical="payments.critical",
+        secrets=("PAYMENTS_STRIPE_API_KEY", "PAYMENTS_STRIPE_API_BASE"),
+    ),
+    Deployable("orders", ("orders.normal", "orders.events"), critical="orders.critical"),
+    Deployable("reports", ("reports.interactive", "reports.batch", "reports.events")),
+    Deployable(
+        "integrations",
+        ("integrations.webhooks", "integrations.sms", "integrations.sync", "integrations.events"),
+    ),
+    Deployable("gateway", ("gateway.normal", "gateway.events")),
+)
+GATEWAY_SECRETS = ("SWITCHBOARD_API_KEYS", "STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_PUBLIC_URL")
+OPTIONAL = {"EMAIL_SMTP_USERNAME", "EMAIL_SMTP_PASSWORD"}
+EXAMPLES = {
+    "EMAIL_SMTP_HOST": "smtp.example.com",
+    "EMAIL_SMTP_PORT": "587",
+    "EMAIL_SMTP_USERNAME": "",
+    "EMAIL_SMTP_PASSWORD": "",
+    "EMAIL_SMTP_STARTTLS": "true",
+    "EMAIL_SENDER": "Switchboard <no-reply@example.com>",
+    "PAYMENTS_STRIPE_API_KEY": "sk_live_change-me",
+    "PAYMENTS_STRIPE_API_BASE": "https://api.stripe.com",
+    "SWITCHBOARD_API_KEYS": "change-me-to-a-long-random-key",
+    "STRIPE_WEBHOOK_SECRET": "whsec_change-me",
+    "SWITCHBOARD_PUBLIC_URL": "https://switchboard.example.com",
+}
+HTTP_CHECK = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)"
+
+
+def healthcheck(test: list[str], start: str = "30s") -> dict[str, Any]:
+    return {"test": test, "interval": "15s", "timeout": "10s", "retries": 5, "start_period": start}
+
+
+def python_http_check(url: str) -> dict[str, Any]:
+    return healthcheck(["CMD", "python", "-c", HTTP_CHECK, url], start="20s")
+
+
+def liveness_check(d: Deployable, queues: tuple[str, ...]) -> dict[str, Any]:
+    """Healthy while the kit's probes (sent by beat every 15 s) keep being consumed."""
+    probe = f"python -m switchboard_shared.liveness {d.name} {' '.join(queues)}"
+    return healthcheck(
+        ["CMD-SHELL", f'{probe} --redis "$$SWITCHBOARD_REDIS_URL" --max-age 90'], "90s"
+    )
+
+
+def worker(d: Deployable, queues: tuple[str, ...], label: str) -> dict[str, Any]:
+    command = ["celery", "-A", d.module, "worker", "-Q", ",".join(queues)]
+    command += ["-n", f"{label}@%h", "-l", "INFO"]
+    return {"command": command, "healthcheck": liveness_check(d, queues), "stop_grace_period": "6m"}
+
+
+def processes(d: Deployable) -> dict[str, dict[str, Any]]:
+    """What one deployable runs: its migration job, worker(s), two beats, its Flower (+ API)."""
+    main_queues = d.queues
+    found: dict[str, dict[str, Any]] = {
+        f"{d.name}-migrate": {
+            "command": ["python", "-m", "switchboard_shared.migrate", d.name],
+            "restart": "on-failure",
+        },
+        f"{d.name}-worker": worker(d, main_queues, d.name),
+    }
+    if d.critical:
+        found[f"{d.name}-worker-critical"] = worker(d, (d.critical,), f"{d.name}-critical")
+    found[f"{d.name}-beat"] = {
+        "command": ["celery", "-A", d.module, "beat", "-l", "INFO"],
+        # Two for availability: the kit's beat lock lets one send (ADR 0011).
+        "deploy": {"replicas": 2},
+        "healthcheck": healthcheck(
+            [
+                "CMD",
+                "python",
+                "-m",
+                "switchboard_shared.beatlock",
+                d.name,
+            ]
+        ),
+    }
+    found[f"{d.name}-flower"] = {
+        "build": {
+            "context": "..",
+            "dockerfile": "compose/flower/Dockerfile",
+            "args": {"SERVICE": d.name},
+        },
+        "image": d.image.replace(f"/{d.name}:", f"/{d.name}-flower:"),
+        "command": ["celery", "-A", d.module, "flower", "--port=5555"],
+        "ports": [f"127.0.0.1:{FLOWER_PORTS[d.name]}:5555"],
+        "healthcheck": python_http_check("http://127.0.0.1:5555/healthcheck"),
+    }
+    if d.name == "gateway":
+        found["gateway"] = {
+            "command": [
+                "uvicorn",
+                "switchboard_gateway.main:app",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "8000",
+                "--proxy-headers",
+            ],
+            "ports": ["${SWITCHBOARD_GATEWAY_PORT:-8000}:8000"],
+            "healthcheck": python_http_check("http://127.0.0.1:8000/api/v1/health"),
+        }
+    return found
+
+
+# The services' Flower ports are `make run --flower`'s; the gateway worker's comes next.
+FLOWER_PORTS = {**STANDALONE_FLOWER_PORTS, "gateway": 5556}

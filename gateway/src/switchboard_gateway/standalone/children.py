@@ -1,0 +1,138 @@
+"""What the launcher runs: local stand-ins for the providers, the workers, Flower, the gateway."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from switchboard_gateway.standalone.processes import Child
+
+SERVICES = ("orders", "payments", "email", "reports", "integrations")
+# Every Celery worker it runs: the five services, and the gateway's own event-log worker.
+WORKER_APPS = {
+    **{s: f"switchboard_{s}.app" for s in SERVICES},
+    "gateway-worker": "switchboard_gateway.app",
+}
+FLOWER_PORTS = {
+    "email": 5551,
+    "payments": 5552,
+    "orders": 5553,
+    "reports": 5554,
+    "integrations": 5555,
+}
+LOCAL_WEBHOOK_SECRET = "whsec_switchboard_local"
+LOCAL_TWILIO_MODULE = "switchboard_integrations.localtwilio"
+LOCAL_TWILIO_SID = "AC00000000000000000000000000000000"
+LOCAL_TWILIO_TOKEN = "switchboard_local_twilio_token"
+
+
+@dataclass(frozen=True)
+class LocalProviders:
+    """Ports of the local stand-ins this run starts; None where a real one is configured."""
+
+    stripe: int | None
+    smtp: int | None
+    twilio: int | None
+
+    @classmethod
+    def none(cls) -> LocalProviders:
+        return cls(None, None, None)
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    return int(env.get(name) or default)
+
+
+def local_providers(env: dict[str, str]) -> LocalProviders:
+    """Point the services at localstripe, an SMTP sink and the local Twilio API unless `env`
+    configures real ones (it is updated in place)."""
+    stripe = smtp = twilio = None
+    if "PAYMENTS_STRIPE_API_BASE" not in env:
+        stripe = _port(env, "SWITCHBOARD_LOCALSTRIPE_PORT", 8420)
+        env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe}"
+        env.setdefault("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+    if "EMAIL_SMTP_HOST" not in env:
+        smtp = _port(env, "SWITCHBOARD_SMTP_SINK_PORT", 8025)
+        env["EMAIL_SMTP_HOST"], env["EMAIL_SMTP_PORT"] = "127.0.0.1", str(smtp)
+    # Started only once the integrations service ships it: the launcher works before then.
+    if "INTEGRATIONS_TWILIO_BASE_URL" not in env and _importable(LOCAL_TWILIO_MODULE):
+        twilio = _port(env, "SWITCHBOARD_LOCAL_TWILIO_PORT", 8430)
+        env["INTEGRATIONS_TWILIO_BASE_URL"] = f"http://127.0.0.1:{twilio}"
+        env.setdefault("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID)
+        env.setdefault("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)
+    return LocalProviders(stripe=stripe, smtp=smtp, twilio=twilio)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
+def provider_children(providers: LocalProviders, data_dir: Path) -> list[Child]:
+    python, logs = sys.executable, data_dir / "logs"
+    children = []
+    if providers.stripe is not None:
+        command = [python, "-m", "localstripe", "--port", str(providers.stripe)]
+        children.append(Child("localstripe", command, logs / "localstripe.log"))
+    if providers.smtp is not None:
+        mail = data_dir / "mail"
+        mail.mkdir(parents=True, exist_ok=True)
+        command = [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{providers.smtp}"]
+        command += ["-c", "aiosmtpd.handlers.Mailbox", str(mail)]
+        children.append(Child("smtp-sink", command, logs / "smtp-sink.log"))
+    if providers.twilio is not None:
+        command = [python, "-m", LOCAL_TWILIO_MODULE, "--host", "127.0.0.1"]
+        command += ["--port", str(providers.twilio)]
+        children.append(Child("local-twilio", command, logs / "local-twilio.log"))
+    return children
+
+
+def worker_children(data_dir: Path) -> list[Child]:
+    """One worker per service with its beat embedded (`-B`; the kit's beat lock makes a second
+    instance of the same service safe)."""
+    python, logs = sys.executable, data_dir / "logs"
+    return [
+        Child(
+            name,
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                module,
+                "worker",
+                "-B",
+                "-n",
+                f"{name}@%h",
+                "-l",
+                "INFO",
+            ],
+            logs / f"{name}.log",
+        )
+        for name, module in WORKER_APPS.items()
+    ]
+
+
+def flower_children(data_dir: Path) -> list[Child]:
+    python, logs = sys.executable, data_dir / "logs"
+    return [
+        Child(
+            f"flower-{service}",
+            [
+                *(python, "-m", "celery", "-A", f"switchboard_{service}.app", "flower"),
+                *("--address=127.0.0.1", f"--port={FLOWER_PORTS[service]}"),
+            ],
+            logs / f"flower-{service}.log",
+        )
+        for service in SERVICES
+    ]
+
+
+def gateway_child(data_dir: Path, host: str, port: int) -> Child:
+    command = [sys.executable, "-m", "uvicorn", "switchboard_gateway.main:app"]
+    command += ["--host", host, "--port", str(port)]
+    return Child("gateway-api", command, data_dir / "logs" / "gateway.log")
