@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "gateway_reports"
-down_revision: str | Sequence[str] | None = "gateway_0001"
+down_revision: str | Sequence[str] | None = "gateway_ops"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
