@@ -1,4 +1,4 @@
-"""Against real servers: Redis on 127.0.0.1:6379 (db 15) and the gateway under uvicorn."""
+"""Against real servers: a leased Redis test database and the gateway under uvicorn."""
 
 from __future__ import annotations
 
@@ -20,18 +20,15 @@ from switchboard_gateway.sender import BrokerUnavailable, CeleryCommandSender
 from switchboard_shared.commands import CORRELATION_HEADER
 from switchboard_shared.contracts.orders import CreateOrder
 
-BROKER_URL = "redis://127.0.0.1:6379/15"
 QUEUE = CreateOrder.queue
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(BROKER_URL)
-    client.flushdb()
+def broker(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
     yield client
-    client.flushdb()
     client.close()
 
 
@@ -52,10 +49,12 @@ def free_port() -> int:
         return port
 
 
-def test_create_order_lands_in_the_orders_critical_list(broker: redis.Redis) -> None:
+def test_create_order_lands_in_the_orders_critical_list(
+    broker: redis.Redis, redis_url: str
+) -> None:
     command = CreateOrder(order_id="ord_redis_1", **valid_order())
 
-    task_id = CeleryCommandSender.for_broker(BROKER_URL).send(command, "corr-redis-1")
+    task_id = CeleryCommandSender.for_broker(redis_url).send(command, "corr-redis-1")
 
     [message] = queued_messages(broker)
     assert message["headers"]["task"] == "orders.create"
@@ -73,12 +72,12 @@ def test_unreachable_broker_raises_broker_unavailable() -> None:
 
 
 @pytest.fixture
-def gateway_url(broker: redis.Redis) -> Iterator[str]:
+def gateway_url(broker: redis.Redis, redis_url: str) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
         "SWITCHBOARD_API_KEYS": "dev-key",
-        "SWITCHBOARD_BROKER_URL": BROKER_URL,
+        "SWITCHBOARD_BROKER_URL": redis_url,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "switchboard_gateway.main:app", "--port", str(port)],
