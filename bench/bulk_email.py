@@ -174,7 +174,7 @@ def run_platform(n: int, scratch: Path, label: str) -> dict[str, float]:
             "EMAIL_SMTP_PORT": str(smtp.port),
             "EMAIL_RATE_LIMIT": "off",
             "EMAIL_BULK_SLICE_SIZE": "200",
-            "EMAIL_BULK_LANES": "2",
+            "EMAIL_BULK_LANES": os.environ.get("EMAIL_BULK_LANES", "2"),
         }
         client = Celery("bench-client", broker=broker, backend=broker, set_as_current=False)
         client.conf.update(task_serializer="json", accept_content=["json"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +94,13 @@ def test_urgent_mail_overtakes_a_2000_recipient_bulk_campaign(
     urgent_at = next(r.at for r in handler.received if r.recipients == ["oncall@example.com"])
     last_bulk_at = handler.received[-1].at
     assert last_bulk_at - urgent_at > 3 * (urgent_at - handler.received[0].at)
+    # Every slice's events carry the campaign's correlation id, lanes and re-queues included.
+    with sqlite3.connect(tmp_path / "email.db") as db:
+        rows = db.execute("select event_type, envelope from outbox").fetchall()
+    envelopes = [json.loads(envelope) for kind, envelope in rows if kind == "email-sent"]
+    bulk_sent = [e for e in envelopes if e["data"]["campaign_id"] == bulk_id]
+    assert len(bulk_sent) == 2000 and {e["correlationid"] for e in bulk_sent} == {bulk_id}
+    assert [kind for kind, _ in rows].count("email-bulk-completed") == 1
 
 
 def test_two_workers_together_stay_under_the_shared_rate_limit(

@@ -58,6 +58,11 @@ def open_campaign(
     return lanes
 
 
+def correlation_of(session: Session, campaign_id: str) -> str | None:
+    campaign = session.get(BulkCampaign, campaign_id)
+    return campaign.correlation_id if campaign else None
+
+
 def unfinished(session: Session, campaign_id: str, lane: int | None = None) -> int:
     query = select(func.count()).where(
         BulkRecipient.campaign_id == campaign_id,

@@ -28,8 +28,11 @@ def register_bulk_task(app: Celery, registry: HandlerRegistry) -> None:
         self: KitTask, payload: Any = None, campaign_id: str | None = None, lane: int = 0
     ) -> dict[str, Any]:
         campaign_id = campaign_id or self.request.id
-        correlation = getattr(self.request, CORRELATION_HEADER, None) or campaign_id
-        context = MessageContext.new(str(correlation), causation_id=self.request.id)
+        correlation = getattr(self.request, CORRELATION_HEADER, None)
+        if correlation is None and payload is None:  # a later slice: the campaign's own
+            with self.runtime.session_factory() as session:
+                correlation = campaigns.correlation_of(session, campaign_id)
+        context = MessageContext.new(str(correlation or campaign_id), causation_id=self.request.id)
         if payload is not None:
             _open(self, registry, payload, campaign_id, context)
         with self.runtime.uow(context) as uow:
