@@ -35,7 +35,7 @@ TASK_EXAMPLE: dict[str, Any] = {
     "started_at": "2026-11-26T11:00:01+00:00",
     "completed_at": None,
 }
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No task with this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No task with this id"}}
 
 
 class TaskError(BaseModel):
@@ -110,7 +110,7 @@ def list_tasks(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    rows, total = ledger.list(where, limit, offset)
+    rows, total = ledger.search(where, limit, offset)
     return {"items": [task_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
