@@ -35,7 +35,9 @@ TASK_EXAMPLE: dict[str, Any] = {
     "started_at": "2026-11-26T11:00:01+00:00",
     "completed_at": None,
 }
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No task with this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No task with this id"}
+}
 
 
 class TaskError(BaseModel):
@@ -89,7 +91,7 @@ class CancelAccepted(BaseModel):
     terminate: bool
 
 
-def task_filter(
+async def task_filter(
     state: Annotated[TaskState | None, Query(description="only tasks in this state")] = None,
     service: Annotated[str | None, Query(max_length=50, examples=["reports"])] = None,
     name: Annotated[str | None, Query(max_length=200, examples=["reports.generate"])] = None,
