@@ -84,7 +84,7 @@ def test_an_event_delivery_gets_one_row_per_subscribing_service(ledger: TaskLedg
     for host in ("orders@h", "gateway-1a2b@h"):
         events = task_events("event.payment-succeeded", host=host)
         ledger.writer.apply([{**e, "uuid": task_id} for e in events])
-    rows, total = ledger.list(TaskFilter(name="event.payment-succeeded"), 10, 0)
+    rows, total = ledger.search(TaskFilter(name="event.payment-succeeded"), 10, 0)
     assert total == 2 and {r.id for r in rows} == {f"{task_id}@orders", f"{task_id}@gateway"}
     assert ledger.get(task_id) is not None
 

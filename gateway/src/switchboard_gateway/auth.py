@@ -50,7 +50,7 @@ def role_of(presented: str, settings: GatewaySettings) -> Role | None:
     return Role.READ_ONLY if read_only else None
 
 
-def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> Role:
+async def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> Role:
     role = role_of(credentials.credentials, settings) if credentials else None
     if role is None:
         raise HTTPException(
@@ -64,7 +64,7 @@ def require_api_key(request: Request, settings: SettingsDep, credentials: Bearer
     return role
 
 
-def require_admin(role: Annotated[Role, Depends(require_api_key)]) -> None:
+async def require_admin(role: Annotated[Role, Depends(require_api_key)]) -> None:
     if role is not Role.ADMIN:
         raise HTTPException(status_code=403, detail="This action needs an admin API key")
 

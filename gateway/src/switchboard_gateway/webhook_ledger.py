@@ -56,7 +56,7 @@ class NotReprocessable(Exception):
 
 
 def inbound_json(row: InboundWebhook, full: bool = False) -> dict[str, Any]:
-    summary = {
+    summary: dict[str, Any] = {
         "id": row.id,
         "provider": row.provider,
         "event_id": row.event_id,

@@ -77,7 +77,7 @@ def announce_subscriptions(app: Celery, definition: ServiceDefinition) -> None:
         if getattr(sender, "app", None) is not app:
             return
         key = SUBSCRIPTIONS_KEY.format(service=definition.name)
-        app.runtime.redis.set(key, json.dumps(definition.registry.subscriptions))  # type: ignore[attr-defined]
+        app.runtime.redis.set(key, json.dumps(definition.registry.subscriptions))  # type: ignore[attr-defined,union-attr]
 
 
 def register_ops_tasks(app: Celery, definition: ServiceDefinition) -> None:

@@ -26,7 +26,9 @@ from switchboard_gateway.sender import BrokerUnavailable, CommandFailed, Command
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 ANSWER_SECONDS = 5.0
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such dead letter"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such dead letter"}
+}
 
 
 class DeadLetterSummary(BaseModel):

@@ -1,4 +1,7 @@
-"""Dependencies shared by the routes, as `Annotated` aliases."""
+"""Dependencies shared by the routes, as `Annotated` aliases.
+
+They are `async` because they never block: FastAPI runs a plain `def` dependency in the
+threadpool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -14,33 +17,33 @@ from switchboard_gateway.sender import CommandSender
 from switchboard_gateway.store import GatewayStore, LazyStore
 
 
-def get_settings(request: Request) -> GatewaySettings:
+async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def get_sender(request: Request) -> CommandSender:
+async def get_sender(request: Request) -> CommandSender:
     sender: CommandSender = request.app.state.sender
     return sender
 
 
-def get_correlation_id(request: Request) -> str:
+async def get_correlation_id(request: Request) -> str:
     """Set by the request-log middleware from `X-Correlation-Id`, or generated there."""
     correlation_id = getattr(request.state, "correlation_id", None)
     return correlation_id or uuid.uuid4().hex
 
 
-def get_store(request: Request) -> GatewayStore:
+async def get_store(request: Request) -> GatewayStore:
     lazy: LazyStore = request.app.state.store
     return lazy.get()
 
 
-def get_ledger(request: Request) -> TaskLedger:
+async def get_ledger(request: Request) -> TaskLedger:
     lazy: LazyLedger = request.app.state.ledger
     return lazy.get()
 
 
-def get_control(request: Request) -> BrokerControl:
+async def get_control(request: Request) -> BrokerControl:
     control: BrokerControl = request.app.state.control
     return control
 

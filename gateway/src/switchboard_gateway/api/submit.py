@@ -16,7 +16,7 @@ from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.sender import BrokerUnavailable
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-EXAMPLE = {"name": "orders.diagnose", "args": {"seconds": 2, "steps": 4}}
+EXAMPLE: dict[str, Any] = {"name": "orders.diagnose", "args": {"seconds": 2, "steps": 4}}
 
 
 class SubmitRequest(BaseModel):

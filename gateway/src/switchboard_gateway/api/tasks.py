@@ -35,7 +35,9 @@ TASK_EXAMPLE: dict[str, Any] = {
     "started_at": "2026-11-26T11:00:01+00:00",
     "completed_at": None,
 }
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No task with this id"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No task with this id"}
+}
 
 
 class TaskError(BaseModel):
@@ -89,7 +91,7 @@ class CancelAccepted(BaseModel):
     terminate: bool
 
 
-def task_filter(
+async def task_filter(
     state: Annotated[TaskState | None, Query(description="only tasks in this state")] = None,
     service: Annotated[str | None, Query(max_length=50, examples=["reports"])] = None,
     name: Annotated[str | None, Query(max_length=200, examples=["reports.generate"])] = None,
@@ -110,7 +112,7 @@ def list_tasks(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
-    rows, total = ledger.list(where, limit, offset)
+    rows, total = ledger.search(where, limit, offset)
     return {"items": [task_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 

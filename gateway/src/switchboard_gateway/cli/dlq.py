@@ -31,7 +31,7 @@ dlq_app = typer.Typer(
 LetterId = Annotated[str, typer.Argument(help="A dead letter id, <service>:<id>.")]
 
 LETTER_COLUMNS = [
-    Column("id", "id"),
+    Column("id", "id", whole=True),
     Column("task", "task_name"),
     Column("classification", "classification"),
     Column("reason", lambda row: escape(str(row.get("reason") or "")[:70])),

@@ -31,14 +31,14 @@ SERVICE_COLUMNS = [
     Column("flower", "flower_url"),
 ]
 WORKER_COLUMNS = [
-    Column("worker", "hostname"),
+    Column("worker", "hostname", whole=True),
     Column("service", "service"),
     Column("online", lambda row: "yes" if row.get("online") else "[red]no[/red]"),
     Column("active", "active", "right"),
     Column("processed", "processed", "right"),
     Column("last heartbeat", lambda row: ago(row.get("last_heartbeat"))),
     Column("last consumed", lambda row: ago(row.get("last_consumed"))),
-    Column("load", lambda row: " ".join(f"{x:.2f}" for x in row.get("loadavg") or []) or None),
+    Column("load 1m", lambda row: (row.get("loadavg") or [None])[0], "right"),
 ]
 QUEUE_COLUMNS = [
     Column("queue", "name"),

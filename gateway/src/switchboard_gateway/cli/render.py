@@ -28,6 +28,7 @@ class Column:
     header: str
     value: Callable[[dict[str, Any]], Any] | str
     justify: str = "left"
+    whole: bool = False  # never shortened: ids people copy, times
 
     def cell(self, row: dict[str, Any]) -> str:
         """A field's value is shown as it is; a function's result may carry rich markup."""
@@ -39,11 +40,18 @@ class Column:
 
 
 def table(title: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]]) -> Table:
+    cells = [[column.cell(row) for column in columns] for row in rows]
     grid = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        grid.add_column(column.header, justify=column.justify)  # type: ignore[arg-type]
-    for row in rows:
-        grid.add_row(*(column.cell(row) for column in columns))
+    for index, column in enumerate(columns):
+        widest = max((len(Text.from_markup(line[index])) for line in cells), default=0)
+        grid.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            no_wrap=column.whole,
+            min_width=widest if column.whole else None,
+        )
+    for line in cells:
+        grid.add_row(*line)
     return grid
 
 
@@ -125,5 +133,9 @@ def ago(value: Any) -> str | None:
 
 
 def short_time(value: Any) -> str | None:
+    """`HH:MM:SS` today (UTC), else `MM-DD HH:MM`."""
     when = parse_time(value)
-    return when.strftime("%m-%d %H:%M:%S") if when else None
+    if when is None:
+        return None
+    today = when.date() == datetime.now(UTC).date()
+    return when.strftime("%H:%M:%S" if today else "%m-%d %H:%M")

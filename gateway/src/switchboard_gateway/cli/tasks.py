@@ -62,14 +62,12 @@ def progress_cell(row: dict[str, Any]) -> str:
 
 
 TASK_COLUMNS = [
-    Column("task id", "task_id"),
-    Column("name", "name"),
-    Column("service", "service"),
-    Column("state", styled_state),
+    Column("task id", "task_id", whole=True),
+    Column("name", "name", whole=True),  # starts with its service
+    Column("state", styled_state, whole=True),
     Column("progress", progress_cell, "right"),
     Column("retries", "retries", "right"),
-    Column("worker", "worker"),
-    Column("created", lambda row: short_time(row.get("created_at"))),
+    Column("created", lambda row: short_time(row.get("created_at")), whole=True),
 ]
 
 

@@ -86,7 +86,9 @@ class TaskLedger:
                 row = session.scalars(query).first()
             return row
 
-    def list(self, where: TaskFilter, limit: int, offset: int) -> tuple[Sequence[TaskRecord], int]:
+    def search(
+        self, where: TaskFilter, limit: int, offset: int
+    ) -> tuple[Sequence[TaskRecord], int]:
         query = where.apply(select(TaskRecord))
         with self.session_factory() as session:
             rows = session.scalars(
