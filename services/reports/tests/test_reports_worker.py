@@ -13,7 +13,9 @@ import redis
 from celery import Celery
 from reports_history import START, ReportsDb, history
 from sqlalchemy import select
+from switchboard_reports.commands import RunDailyReports
 from switchboard_reports.config import ReportsSettings
+from switchboard_reports.kinds import KINDS
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts.reports import GenerateReport, GenerateReportBatch
 from switchboard_shared.db import create_db_engine, create_session_factory
@@ -35,6 +37,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Celery, R
             "REPORTS_STORAGE_DIR": str(data / "store"),
             "REPORTS_MAX_PERIOD_DAYS": "31",
             "REPORTS_RATE_LIMIT": "600/m",
+            "REPORTS_DAILY_REPORT_FORMAT": "csv",
         }
         process = WorkerProcess("switchboard_reports.app", env, data / "worker.log", concurrency=2)
         process.start(timeout=90)  # migrates the database before it is ready
@@ -110,3 +113,13 @@ def test_a_batch_runs_its_reports_in_parallel_and_one_failure_fails_alone(
         "b_too_long": 100.0,
     }
     wait_until(lambda: len(published(db, "report-generated")) >= 3, 30)
+
+
+def test_the_daily_run_makes_each_kind_once(worker: tuple[Celery, ReportsDb, str]) -> None:
+    client, _, _ = worker
+    first = client.AsyncResult(send_command(client, RunDailyReports(day=START))).get(timeout=120)
+    assert first["generated"] == 4 and first["failed"] == 0
+    ids = sorted(part["report_id"] for part in first["reports"])
+    assert ids == [f"daily-{START.isoformat()}-{kind}-csv" for kind in sorted(KINDS)]
+    again = client.AsyncResult(send_command(client, RunDailyReports(day=START))).get(timeout=120)
+    assert [p["location"] for p in again["reports"]] == [p["location"] for p in first["reports"]]
