@@ -3,6 +3,7 @@ as a chord on `reports.batch` where one bad part fails alone, and the events the
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,10 +27,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Celery, ReportsDb, str]]:
-    data = tmp_path_factory.mktemp("reports-worker")
-    url = f"sqlite:///{data / 'reports.db'}"
-    with redis_database() as broker:
+def worker() -> Iterator[tuple[Celery, ReportsDb, str]]:
+    # A folder of its own: pytest prunes old basetemp folders while a long session runs.
+    with (
+        tempfile.TemporaryDirectory(prefix="reports-worker-") as folder,
+        redis_database() as broker,
+    ):
+        data = Path(folder)
+        url = f"sqlite:///{data / 'reports.db'}"
         env = {
             "SWITCHBOARD_BROKER_URL": broker,
             "SWITCHBOARD_DATA_DIR": str(data),
