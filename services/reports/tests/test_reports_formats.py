@@ -14,11 +14,15 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from reports_history import DAYS, START, ReportsDb, history, reports_db
+from sqlalchemy import select
+from switchboard_reports.config import ReportsSettings
+from switchboard_reports.errors import ReportTooLarge
 from switchboard_reports.generation import generate_report
 from switchboard_reports.kinds import KINDS
-from switchboard_reports.models import DailyFact
+from switchboard_reports.models import DailyFact, Report
 from switchboard_shared import progress
 from switchboard_shared.contracts.reports import REPORT_FORMATS, REPORT_KINDS, GenerateReport
+from switchboard_shared.records import OutboxMessage
 
 END = START + timedelta(days=DAYS - 1)
 
@@ -147,3 +151,28 @@ def test_html_report_inlines_svg_charts(seeded: ReportsDb, kind: str) -> None:
 def test_every_kind_and_format_is_covered() -> None:
     assert set(REPORT_FORMATS) == {"pdf", "html", "csv", "json", "xlsx"}
     assert set(REPORT_KINDS) == set(KINDS)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "pdf"])
+def test_a_report_over_the_size_cap_fails_with_report_failed(seeded: ReportsDb, fmt: str) -> None:
+    reporter = seeded.reporter()
+    reporter.settings = ReportsSettings(max_file_bytes=2_000)
+    command = GenerateReport(
+        report_id=f"rep-big-{fmt}",
+        kind="orders",
+        format=fmt,
+        period_from=START,
+        period_to=END,  # type: ignore[arg-type]
+    )
+    with seeded.uow() as uow, pytest.raises(ReportTooLarge, match="file-size cap"):
+        generate_report(command, uow, reporter)
+    with seeded.sessions() as session:
+        report = session.get(Report, f"rep-big-{fmt}")
+        events = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.event_type == "report-failed")
+        ).all()
+    assert (
+        report is not None and report.status == "failed" and "cap 2,000 bytes" in str(report.error)
+    )
+    assert [e.envelope["data"]["report_id"] for e in events].count(f"rep-big-{fmt}") == 1
+    assert not list(seeded.storage_dir.glob(f"**/rep-big-{fmt}*")), "nothing stored"

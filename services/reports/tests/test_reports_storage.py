@@ -18,6 +18,8 @@ from reports_history import START, ReportsDb, reports_db
 from sqlalchemy import select
 from switchboard_reports.adapters.s3 import S3Storage
 from switchboard_reports.adapters.storage import LocalStorage, ReportStorage
+from switchboard_reports.bootstrap import build_storage
+from switchboard_reports.config import ReportsSettings
 from switchboard_reports.generation import generate_report
 from switchboard_reports.housekeeping import cleanup
 from switchboard_reports.models import Report
@@ -26,6 +28,7 @@ from switchboard_shared.contracts.payments import InvoiceIssued
 from switchboard_shared.contracts.reports import GenerateReport
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.records import OutboxMessage, utcnow
+from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.testsupport import free_port
 
 pytestmark = pytest.mark.integration
@@ -93,6 +96,21 @@ def test_a_report_uploads_to_s3_encrypted_and_downloads_by_presigned_url(
     assert event.event_type == "report-generated"
     assert event.envelope["data"]["download_url"] == result["download_url"]
     assert event.envelope["data"]["location"] == result["location"]
+
+
+def test_s3_storage_is_chosen_and_configured_by_settings(
+    db: ReportsDb, s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("REPORTS_STORAGE", "s3")
+    monkeypatch.setenv("REPORTS_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("REPORTS_S3_PREFIX", "daily/")
+    monkeypatch.setenv("REPORTS_S3_ENDPOINT_URL", s3_client.meta.endpoint_url)
+    storage = build_storage(ReportsSettings(), PlatformSettings())
+    result = make(db, storage, "rep_settings", "json")
+    assert result["location"].startswith(f"s3://{BUCKET}/daily/")
+    assert httpx.get(result["download_url"], timeout=10).json()["report"]["kind"] == "sales"
 
 
 def test_local_storage_keeps_reports_inside_its_folder(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ as a chord on `reports.batch` where one bad part fails alone, and the events the
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,9 @@ import redis
 from celery import Celery
 from reports_history import START, ReportsDb, history
 from sqlalchemy import select
+from switchboard_reports.commands import RunDailyReports
 from switchboard_reports.config import ReportsSettings
+from switchboard_reports.kinds import KINDS
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts.reports import GenerateReport, GenerateReportBatch
 from switchboard_shared.db import create_db_engine, create_session_factory
@@ -24,10 +27,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Celery, ReportsDb, str]]:
-    data = tmp_path_factory.mktemp("reports-worker")
-    url = f"sqlite:///{data / 'reports.db'}"
-    with redis_database() as broker:
+def worker() -> Iterator[tuple[Celery, ReportsDb, str]]:
+    # A folder of its own: pytest prunes old basetemp folders while a long session runs.
+    with (
+        tempfile.TemporaryDirectory(prefix="reports-worker-") as folder,
+        redis_database() as broker,
+    ):
+        data = Path(folder)
+        url = f"sqlite:///{data / 'reports.db'}"
         env = {
             "SWITCHBOARD_BROKER_URL": broker,
             "SWITCHBOARD_DATA_DIR": str(data),
@@ -35,6 +42,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Celery, R
             "REPORTS_STORAGE_DIR": str(data / "store"),
             "REPORTS_MAX_PERIOD_DAYS": "31",
             "REPORTS_RATE_LIMIT": "600/m",
+            "REPORTS_DAILY_REPORT_FORMAT": "csv",
         }
         process = WorkerProcess("switchboard_reports.app", env, data / "worker.log", concurrency=2)
         process.start(timeout=90)  # migrates the database before it is ready
@@ -110,3 +118,13 @@ def test_a_batch_runs_its_reports_in_parallel_and_one_failure_fails_alone(
         "b_too_long": 100.0,
     }
     wait_until(lambda: len(published(db, "report-generated")) >= 3, 30)
+
+
+def test_the_daily_run_makes_each_kind_once(worker: tuple[Celery, ReportsDb, str]) -> None:
+    client, _, _ = worker
+    first = client.AsyncResult(send_command(client, RunDailyReports(day=START))).get(timeout=120)
+    assert first["generated"] == 4 and first["failed"] == 0
+    ids = sorted(part["report_id"] for part in first["reports"])
+    assert ids == [f"daily-{START.isoformat()}-{kind}-csv" for kind in sorted(KINDS)]
+    again = client.AsyncResult(send_command(client, RunDailyReports(day=START))).get(timeout=120)
+    assert [p["location"] for p in again["reports"]] == [p["location"] for p in first["reports"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,9 @@ def parse(model: type[Any], payload: Any) -> Any:
     return model.model_validate(payload)
 
 
+log = logging.getLogger("switchboard.reports")
+
+
 class ReportTask(KitTask):
     abstract = True
     reporter: Reporter
@@ -39,11 +43,21 @@ class ReportTask(KitTask):
     def record_failure(self, command: GenerateReport, exc: BaseException) -> dict[str, Any]:
         """After the last retry: the report is failed and `report-failed` says why."""
         reason = str(exc)
-        if not isinstance(exc.__cause__, ReportError):  # a ReportError was recorded already
+        recorded = isinstance(exc, ReportError) or isinstance(exc.__cause__, ReportError)
+        if not recorded:  # generate_report records a ReportError itself
             context = MessageContext.new(command.report_id, causation_id=self.request.id)
             with self.runtime.uow(context) as uow:
                 fail_report(command, uow, reason)
         return {"report_id": command.report_id, "status": "failed", "error": reason}
+
+    def part_failed(self, command: GenerateReport, exc: BaseException) -> dict[str, Any]:
+        """A batch part's failure is its result: the chord must complete whatever happened."""
+        try:
+            progress.report(100, "failed")
+            return self.record_failure(command, exc)
+        except Exception:  # e.g. the database is what failed: still answer for this part
+            log.exception("could not record the failure of report %s", command.report_id)
+            return {"report_id": command.report_id, "status": "failed", "error": str(exc)}
 
 
 def register_report_tasks(app: Celery, reporter: Reporter, settings: ReportsSettings) -> None:
@@ -81,14 +95,12 @@ def register_report_tasks(app: Celery, reporter: Reporter, settings: ReportsSett
             try:
                 return self.generate(command)
             except ReportError as exc:
-                progress.report(100, "failed")
-                return {"report_id": command.report_id, "status": "failed", "error": str(exc)}
+                return self.part_failed(command, exc)
             except Exception as exc:
                 try:
                     self._apply_policy(exc)
                 except DeadLettered as dead:
-                    progress.report(100, "failed")
-                    return self.record_failure(command, dead)
+                    return self.part_failed(command, dead)
                 raise
 
     @app.task(name=SUMMARY_TASK, queue=GenerateReportBatch.queue, bind=True, base=KitTask)
