@@ -7,7 +7,6 @@ error here, never a skip: a run that skips the real-service tests is not green.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import signal
 import socket
@@ -67,13 +66,22 @@ def rabbit_vhost() -> Iterator[str]:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
 
 
-_next_db = itertools.count()  # endless: a session allocates many more than 15 databases
+REDIS_TEST_DATABASES = range(1, 16)  # 0 holds the leases
+REDIS_LEASE_SECONDS = 1800
 
 
 @contextmanager
-def redis_database() -> Iterator[str]:
-    """A flushed Redis logical database, flushed again afterwards."""
-    index = 1 + (os.getpid() + next(_next_db)) % 15
+def redis_database(wait_seconds: float = 300.0) -> Iterator[str]:
+    """A flushed Redis logical database leased to this caller alone, flushed again afterwards.
+
+    A lease is a key in database 0 taken with SET NX, so concurrent test processes (pytest-xdist
+    workers, benchmarks, a second checkout) never share a database; it expires on its own if the
+    holder is killed.
+    """
+    admin = redis.Redis.from_url(f"{REDIS_URL}/0")
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    index = _lease_database(admin, owner, deadline)
     url = f"{REDIS_URL}/{index}"
     client = redis.Redis.from_url(url)
     client.flushdb()
@@ -82,6 +90,23 @@ def redis_database() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+        lease = f"switchboard:test-redis-lease:{index}"
+        if admin.get(lease) == owner.encode():
+            admin.delete(lease)
+        admin.close()
+
+
+def _lease_database(admin: redis.Redis, owner: str, deadline: float) -> int:
+    offset = int(owner[:4], 16)  # start at a random database: fewer collisions between takers
+    while True:
+        for step in range(len(REDIS_TEST_DATABASES)):
+            index = REDIS_TEST_DATABASES[(offset + step) % len(REDIS_TEST_DATABASES)]
+            lease = f"switchboard:test-redis-lease:{index}"
+            if admin.set(lease, owner, nx=True, ex=REDIS_LEASE_SECONDS):
+                return index
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"all {len(REDIS_TEST_DATABASES)} Redis test databases are leased")
+        time.sleep(0.2)
 
 
 @dataclass
