@@ -65,6 +65,17 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def create_read_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for reads only: on SQLite (WAL) it does not take the write lock at BEGIN, so
+    readers never queue behind a writer; elsewhere it is `create_db_engine`."""
+    url = normalise_url(url)
+    if not url.startswith("sqlite"):
+        return create_db_engine(url, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -124,7 +124,7 @@ def count_tasks(ledger: LedgerDep, where: FilterDep) -> dict[str, Any]:
 
 @router.get("/{task_id}", response_model=TaskView, responses=NOT_FOUND, summary="One task")
 def get_task(task_id: str, ledger: LedgerDep) -> dict[str, Any]:
-    row = ledger.get(task_id)
+    row = ledger.lookup(task_id)
     if row is None:
         raise HTTPException(404, detail=f"No task {task_id}")
     return task_json(row)

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Engine, Select, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from switchboard_shared.db import create_read_engine
 
 from switchboard_gateway.ledger.models import TaskRecord
 from switchboard_gateway.ledger.writer import LedgerWriter
@@ -43,7 +44,10 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def task_json(row: TaskRecord) -> dict[str, Any]:
+def task_json(row: Any) -> dict[str, Any]:
+    """A ledger row (ORM object or mapping) as the API answers it."""
+    if not isinstance(row, TaskRecord):
+        row = _Row(row)
     error = None
     if row.error_type or row.error_message or row.classification:
         error = {
@@ -70,10 +74,39 @@ def task_json(row: TaskRecord) -> dict[str, Any]:
     }
 
 
+class _Row:
+    """Attribute access over a row mapping (the read path skips the ORM)."""
+
+    def __init__(self, mapping: Any) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[name]
+
+
+TASKS = TaskRecord.__table__
+BY_ID = select(TASKS).where(TASKS.c.id == bindparam("key"))
+BY_TASK_ID = select(TASKS).where(TASKS.c.task_id == bindparam("key")).limit(1)
+
+
 class TaskLedger:
-    def __init__(self, session_factory: sessionmaker[Session], services: Iterable[str]) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        services: Iterable[str],
+        read_engine: Engine | None = None,
+    ) -> None:
         self.session_factory = session_factory
         self.writer = LedgerWriter(session_factory, services)
+        self.read_engine = read_engine or session_factory.kw["bind"]
+
+    def lookup(self, task_id: str) -> Any:
+        """One task as a row mapping, by ledger id or bare task id; the hot read path (Core)."""
+        with self.read_engine.connect() as connection:
+            row = connection.execute(BY_ID, {"key": task_id}).mappings().first()
+            if row is None:  # an event delivery asked for by its bare task id
+                row = connection.execute(BY_TASK_ID, {"key": task_id}).mappings().first()
+        return row
 
     def record_submission(self, task_id: str, name: str, queue: str) -> None:
         self.writer.record_submission(task_id, name, queue, time.time())
@@ -130,5 +163,7 @@ class LazyLedger:
 
     def get(self) -> TaskLedger:
         if self._ledger is None:
-            self._ledger = TaskLedger(self.store.get().runtime.session_factory, self.services)
+            runtime = self.store.get().runtime
+            reader = create_read_engine(runtime.database_url)
+            self._ledger = TaskLedger(runtime.session_factory, self.services, reader)
         return self._ledger
