@@ -98,7 +98,7 @@ def _bindings_read_once(producer: Producer) -> Iterator[None]:
     message; a batch is routed as of its start instead. Routing itself stays kombu's.
     """
     channel = producer.channel
-    read: Callable[[str], Any] | None = getattr(type(channel), "get_table", None)
+    read: Callable[[Any, str], Any] | None = getattr(type(channel), "get_table", None)
     if read is None or "get_table" in vars(channel):
         yield
         return
