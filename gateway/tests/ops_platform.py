@@ -101,7 +101,7 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
         }
         ledger_log = data / "ledger.log"
         ledger = start_ledger(env, ledger_log)  # starts while the worker does
-        stack.callback(stop, ledger)
+        stack.callback(lambda: stop(platform.ledger))  # the one running then (tests restart it)
         worker = WorkerProcess("switchboard_orders.app", env, data / "orders.log", concurrency=2)
         stack.callback(worker.stop)
         worker.start(90)
@@ -118,4 +118,5 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
         )
         client = stack.enter_context(TestClient(create_app(settings)))
         client.app.state.ledger.get()  # type: ignore[attr-defined]  (opens and migrates the DB)
-        yield LivePlatform(client, settings, worker, ledger, ledger_log, env)
+        platform = LivePlatform(client, settings, worker, ledger, ledger_log, env)
+        yield platform

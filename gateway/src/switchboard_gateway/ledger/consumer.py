@@ -10,6 +10,7 @@ pub/sub: what happened while it was down is caught up from the result backend
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from typing import Any
@@ -105,6 +106,10 @@ def run(app: Celery, writer: LedgerWriter, reconciler: Reconciler | None = None)
 
         def stop(signum: int, frame: Any) -> None:
             receiver.should_stop = True
+            # A receiver stuck reconnecting to a broker that is gone never looks at
+            # should_stop: leave anyway after a grace period.
+            signal.signal(signal.SIGALRM, lambda *_: os._exit(1))
+            signal.alarm(10)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
