@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchboard_gateway.standalone.processes import cmdline
 from switchboard_shared.testsupport import free_port, wait_until
 
 API_KEY = "test-key"
@@ -74,13 +75,16 @@ class Standalone:
         """After a failed test: SIGKILL the launcher and every group its run file lists."""
         if self.process.poll() is not None:
             return
-        groups = [self.process.pid]
+        groups, redis_pid = [self.process.pid], 0
         with contextlib.suppress(OSError, ValueError, KeyError):
-            run_file = self.data / "run" / "standalone.json"
-            groups += json.loads(run_file.read_text())["children"].values()
+            state = json.loads((self.data / "run" / "standalone.json").read_text())
+            groups += state["children"].values()
+            redis_pid = int(state.get("redis_pid") or 0)
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
+        if redis_pid and "redis-server" in cmdline(redis_pid):  # it daemonizes out of the group
+            os.kill(redis_pid, signal.SIGKILL)
         self.process.wait(10)
 
 
