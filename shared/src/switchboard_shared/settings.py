@@ -31,6 +31,8 @@ class PlatformSettings(BaseSettings):
     liveness_probe_seconds: float = 15.0
     task_soft_time_limit: int = 300
     task_time_limit: int = 360
+    task_events_window_seconds: float = 0.1
+    task_events_batch_max: int = 100
 
     @property
     def is_redis_broker(self) -> bool:
