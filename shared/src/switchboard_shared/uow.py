@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +17,7 @@ from .records import InboxRecord, OutboxMessage
 
 # One prebuilt Core statement (its compiled form is cached): the ORM's unit-of-work flush cost
 # more than the INSERT itself on this once-per-message path.
-_INBOX_CLAIM = insert(InboxRecord.__table__)
+_INBOX_CLAIM = insert(cast(Table, InboxRecord.__table__))
 
 
 class DuplicateMessage(Exception):
