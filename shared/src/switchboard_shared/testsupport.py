@@ -124,7 +124,11 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait_for_log("ready.", timeout)
+        try:
+            self.wait_for_log("ready.", timeout)
+        except BaseException:
+            self.stop()  # a worker that missed its boot timeout must not outlive the test
+            raise
         return self
 
     def output(self) -> str:
