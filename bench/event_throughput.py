@@ -8,7 +8,8 @@ Per database it measures, in one run on the same Redis (a flushed logical databa
       by a real prefork worker (-c 2) of a kit service whose one handler does one small DB write
       with the inbox (consume rate, first to last handled, from the rows' timestamps);
   (b) bare baseline: N bare Celery no-op tasks `.delay()`-ed from one thread, then drained by a
-      prefork worker (-c 2) (consume rate, first to last "succeeded" in the worker log);
+      prefork worker (-c 2) with the platform worker's prefetch multiplier (consume rate, first
+      to last "succeeded" in the worker log);
   (c) commit→handled latency under no load: events published one at a time through
       `uow.commit()` (which relays right after commit), spaced ~20 ms apart; latency is the
       handler's row timestamp minus the time taken just before the commit.
@@ -42,6 +43,7 @@ import redis  # noqa: E402
 from bench_service import SINK, SOURCE, BenchEffect, BenchHappened  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from switchboard_shared.context import MessageContext  # noqa: E402
+from switchboard_shared.settings import ServiceSettings  # noqa: E402
 from switchboard_shared.testsupport import REDIS_URL, WorkerProcess, pg_database  # noqa: E402
 from switchboard_shared.uow import SqlAlchemyUnitOfWork  # noqa: E402
 
@@ -303,10 +305,18 @@ def _succeeded_times(log_text: str) -> list[float]:
     return times
 
 
+def platform_prefetch() -> int:
+    """The sink worker's prefetch multiplier: the kit's default unless `--sink-conf` sets one."""
+    override = json.loads(os.environ.get("BENCH_SINK_CONF") or "{}")
+    default = ServiceSettings().prefetch_multiplier
+    return int(override.get("worker_prefetch_multiplier", default))
+
+
 def run_bare(n: int, broker_url: str, scratch: Path) -> dict[str, float]:
     import bench_bare
 
-    bare = bench_bare.build(broker_url)
+    prefetch = platform_prefetch()
+    bare = bench_bare.build(broker_url, prefetch)
     noop = bare.tasks["bare.noop"]
     with bare.connection_for_write() as connection:
         connection.ensure_connection()
@@ -317,7 +327,8 @@ def run_bare(n: int, broker_url: str, scratch: Path) -> dict[str, float]:
     publish_rate = n / publish_s
     log(f"  bare publish: {n} .delay() in {publish_s:.2f}s -> {publish_rate:,.0f}/s")
     log_path = scratch / "bare-worker.log"
-    with worker("bench_bare", worker_env(broker_url, "", scratch), log_path) as process:
+    env = {**worker_env(broker_url, "", scratch), "BENCH_PREFETCH_MULTIPLIER": str(prefetch)}
+    with worker("bench_bare", env, log_path) as process:
         wait_for(
             lambda: len(_succeeded_times(process.output())) >= n, 60 + n / 50, f"{n} bare tasks"
         )
@@ -325,7 +336,11 @@ def run_bare(n: int, broker_url: str, scratch: Path) -> dict[str, float]:
     consume_rate = (n - 1) / (max(times) - min(times))
     log(f"  bare worker: {n} in {max(times) - min(times):.2f}s -> {consume_rate:,.0f}/s")
     bare.close()
-    return {"bare_publish_per_s": publish_rate, "bare_consume_per_s": consume_rate}
+    return {
+        "bare_publish_per_s": publish_rate,
+        "bare_consume_per_s": consume_rate,
+        "prefetch_multiplier": prefetch,
+    }
 
 
 # --------------------------------------------------------------------------- main

@@ -2,10 +2,12 @@
 
     python bench/order_flow.py [--quick] [--n N] [--rate R] [--latency-n M]
 
-Starts, as real processes (as tests/e2e/test_order_to_cash.py does): localstripe
-(--from-scratch) with a signed webhook to the gateway, the gateway API (uvicorn), Celery
+Starts, as real processes (as tests/e2e/test_order_to_cash.py does): localstripe through
+our launcher (switchboard_gateway.localstripe_server, --from-scratch, persistence off) with a
+signed webhook to the gateway, the gateway API (uvicorn), Celery
 workers (-c 2) of gateway, orders, payments and email, an SMTP server, a flushed Redis
-logical database as the broker and fresh PostgreSQL databases for orders and payments.
+logical database as the broker and fresh PostgreSQL databases for the gateway, orders and
+payments.
 Then, in one run:
   (1) throughput: a supplier with enough capacity, then N orders (default 1000, quick 150)
       POSTed at a steady offered rate (default 30/s) from a thread pool; sustained rate is
@@ -14,8 +16,8 @@ Then, in one run:
   (2) latency: M orders (default 200, quick 50) at 10 orders/s, p99;
   (3) floor: the same number of hops (command, event, event, event = 4) as bare chained
       Celery no-op tasks on the same Redis broker (one worker -c 2), ~20 chains/s.
-  Plus a localstripe probe: POST /v1/customers timed before and after (it pickles its whole
-  state to /tmp/localstripe.pickle on every write, so writes slow down as it grows).
+  Plus a localstripe probe: POST /v1/customers timed before and after (stock localstripe
+  pickles its whole store on every write, so its writes slowed down as it grew).
 Human-readable lines, then one JSON object as the last line.
 """
 
@@ -163,6 +165,7 @@ class Platform:
             "SWITCHBOARD_DATA_DIR": str(data),
             "SWITCHBOARD_API_KEYS": KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "GATEWAY_DATABASE_URL": stack.enter_context(pg_database()),
             "ORDERS_DATABASE_URL": stack.enter_context(pg_database()),
             "PAYMENTS_DATABASE_URL": stack.enter_context(pg_database()),
             "PAYMENTS_STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
@@ -174,7 +177,16 @@ class Platform:
         self.pids: dict[str, int] = {}
         self.pids["localstripe"] = stack.enter_context(
             process(
-                [py, "-m", "localstripe", "--port", str(stripe_port), "--from-scratch"],
+                [
+                    py,
+                    "-m",
+                    "switchboard_gateway.localstripe_server",
+                    "--port",
+                    str(stripe_port),
+                    "--from-scratch",
+                    "--persist-seconds",
+                    "0",
+                ],
                 env,
                 data / "localstripe.log",
             )
@@ -343,18 +355,14 @@ def order_statuses(platform: Platform, ids: list[str]) -> dict[str, str]:
 
 
 def stripe_probe(platform: Platform, count: int = 5) -> dict[str, float]:
-    """Time localstripe writes (POST /v1/customers); and the size of its pickled state."""
+    """Time localstripe writes (POST /v1/customers)."""
     times = []
     with httpx.Client(headers={"Authorization": "Bearer sk_test_x"}, timeout=30) as client:
         for i in range(count):
             started = time.perf_counter()
             client.post(f"{platform.stripe}/v1/customers", data={"email": f"probe{i}@example.com"})
             times.append((time.perf_counter() - started) * 1000)
-    pickle = Path("/tmp/localstripe.pickle")
-    return {
-        "write_ms_median": statistics.median(times),
-        "pickle_kb": pickle.stat().st_size / 1024 if pickle.exists() else -1.0,
-    }
+    return {"write_ms_median": statistics.median(times)}
 
 
 def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:

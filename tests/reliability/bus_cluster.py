@@ -62,7 +62,7 @@ class BusCluster:
     def start(self, service: str, concurrency: int = 1) -> WorkerProcess:
         worker = WorkerProcess(
             f"probe_{service}", self.env(), self.scratch / f"{service}.log", concurrency=concurrency
-        ).start()
+        ).start(timeout=90)  # a loaded shared machine can take over 30 s to boot a worker
         self.workers[service] = worker
         return worker
 

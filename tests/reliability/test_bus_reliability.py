@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from bus_cluster import BusCluster, bus_cluster, proxy_for, via_proxy
 from celery import Celery
+from celery.events.receiver import EventReceiver
 from switchboard_shared.direct import send_to_queue
 from switchboard_shared.testsupport import wait_until
 
@@ -221,3 +224,45 @@ def test_liveness_proves_consumption_and_a_stalled_worker_turns_stale(cluster: B
     finally:
         os.kill(worker.process.pid, signal.SIGCONT)
     wait_until(lambda: all(probe_and_read(5.0)), 30)
+
+
+def test_task_events_arrive_complete_and_batched_for_standard_receivers(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    """Flower and the ledger read task events with EventReceiver: every task's received,
+    started and succeeded events arrive, packed several to a `task.multi` message."""
+    app = Celery("monitor", broker=cluster.broker_url, set_as_current=False)
+    events: list[dict[str, Any]] = []
+    messages: list[int] = []
+
+    class Counting(EventReceiver):  # type: ignore[misc]
+        def _receive(self, body: Any, message: Any, *args: Any, **kwargs: Any) -> None:
+            messages.append(len(body) if isinstance(body, list) else 1)
+            super()._receive(body, message)
+
+    with app.connection_for_read() as connection:
+        receiver = Counting(connection, handlers={"*": events.append}, app=app)
+        thread = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        thread.start()
+        try:
+            time.sleep(1.0)  # the receiver's queue is bound before anything is published
+            probes = [cluster.publish(producer, probe()) for _ in range(10)]
+            for probe_id in probes:
+                cluster.wait_effects("alpha", probe_id)
+
+            def alpha_events(kind: str) -> set[str]:
+                return {
+                    e["uuid"]
+                    for e in events
+                    if e["type"] == kind and e["hostname"].startswith("probe_alpha")
+                }
+
+            wait_until(lambda: len(alpha_events("task-succeeded")) >= 10, 30)
+        finally:
+            receiver.should_stop = True
+            thread.join(10)
+    succeeded = alpha_events("task-succeeded")
+    assert succeeded <= alpha_events("task-received")
+    assert succeeded <= alpha_events("task-started")
+    assert all("clock" in e and "timestamp" in e for e in events)
+    assert sum(messages) > 1.5 * len(messages), "task events are batched into task.multi messages"

@@ -22,6 +22,7 @@ from .messagebus import handle_command, handle_event
 from .opstasks import register_ops_tasks
 from .redis_checks import require_noeviction
 from .runtime import ServiceDefinition, ServiceRuntime
+from .task_events import BatchedTaskEvents
 from .tasks import KitTask
 from .topology import (
     command_queue,
@@ -76,6 +77,8 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
         task_soft_time_limit=platform.task_soft_time_limit,
         task_time_limit=platform.task_time_limit,
         worker_send_task_events=True,
+        switchboard_task_events_window=platform.task_events_window_seconds,
+        switchboard_task_events_batch_max=platform.task_events_batch_max,
         task_send_sent_event=True,
         task_track_started=True,
         task_queues=build_queues(definition),
@@ -265,6 +268,7 @@ def create_service_app(definition: ServiceDefinition) -> Celery:
     app = Celery(definition.name, set_as_current=False)
     _configure(app, definition)
     app.conf.update(beat_settings(definition.name, definition.platform))
+    app.steps["consumer"].add(BatchedTaskEvents)
     app.runtime = ServiceRuntime(definition, app)  # type: ignore[attr-defined]
     _register_event_tasks(app, definition)
     _register_command_tasks(app, definition)

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .publisher import EventPublisher
@@ -86,6 +86,11 @@ class OutboxRelay:
 
     def _mark_published(self, ids: list[str]) -> None:
         with self.session_factory() as session, session.begin():
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                # The mark only spares the sweep a re-publish, and a re-published event is a
+                # no-op at every inbox: a mark lost in a crash costs nothing, so this commit
+                # does not wait for the WAL flush (one fsync less per event-producing hop).
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids))

@@ -37,6 +37,8 @@ class PlatformSettings(BaseSettings):
         default=False,
         description="Let webhooks reach private/loopback addresses (never cloud metadata ones).",
     )
+    task_events_window_seconds: float = 0.1
+    task_events_batch_max: int = 100
 
     @property
     def is_redis_broker(self) -> bool:
