@@ -1,4 +1,4 @@
-"""API-key auth with two classes (ADR 0012): `Authorization: Bearer <key>`.
+"""API-key auth with two classes (ADR 0015): `Authorization: Bearer <key>`.
 
 - admin: `SWITCHBOARD_ADMIN_API_KEYS`, and `SWITCHBOARD_API_KEYS` (which always had full access);
 - read-only: `SWITCHBOARD_READONLY_API_KEYS`: reads (GET) only; anything else is 403.

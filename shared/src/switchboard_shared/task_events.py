@@ -5,7 +5,7 @@ message (a JSON list that `celery.events.EventReceiver`, Flower and the gateway'
 unpack), but it flushes on the next event-loop tick, so each task still costs about three
 broker publishes (received, started, succeeded). This consumer step flushes at most once per
 window instead: the same standard events, in order, a few broker writes per window
-(ADR 0020).
+(ADR 0018).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Outbound webhook endpoints: registered here (URL checked by the SSRF guard), kept and
-served by the integrations service, asked through commands (ADR 0011)."""
+served by the integrations service, asked through commands (ADR 0021)."""
 
 from __future__ import annotations
 

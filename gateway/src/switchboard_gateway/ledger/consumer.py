@@ -1,6 +1,6 @@
 """`switchboard-ledger`: follows every service's Celery task events into the task ledger.
 
-One long-running process (ADR 0011). Events are buffered and written in batches; on
+One long-running process (ADR 0014). Events are buffered and written in batches; on
 RabbitMQ its event queue is durable and each batch is acknowledged only after it is
 committed, so a restart loses nothing and resumes where it stopped. On Redis, events are
 pub/sub: what happened while it was down is caught up from the result backend
