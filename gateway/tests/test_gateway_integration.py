@@ -100,7 +100,7 @@ def gateway_url(broker: redis.Redis, redis_url: str) -> Iterator[str]:
             process.stderr.close()
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
