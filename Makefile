@@ -16,6 +16,9 @@ LOCK := $(wildcard uv.lock)
 SRC_DIRS := shared/src gateway/src $(wildcard services/*/src)
 TEST_DIRS := shared/tests gateway/tests services tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
+# Most of the suite waits on real worker processes and servers: three pytest-xdist processes
+# overlap those waits on two cores; a test file stays on one process (module fixtures).
+TEST_JOBS ?= 3
 
 # Fails with a usage line unless SERVICE names one of the five services.
 define require_service
@@ -54,10 +57,10 @@ demo: install ## against a running `make run`: a supplier, three orders (matched
 	$(BIN)/python -m switchboard_gateway.standalone.demo --data-dir $(DATA_DIR)
 
 test: install ## the whole suite against the real local servers, without the slow fault runs
-	$(PYTEST) -m "not slow" $(TEST_DIRS)
+	$(PYTEST) -n $(TEST_JOBS) --dist loadfile -m "not slow" $(TEST_DIRS)
 
 test-slow: install ## only the slow fault runs
-	$(PYTEST) -m slow $(TEST_DIRS)
+	$(PYTEST) -n $(TEST_JOBS) --dist loadfile -m slow $(TEST_DIRS)
 
 lint: install ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
