@@ -15,6 +15,7 @@ SERVICE_QUEUES: dict[str, list[str]] = {
     "email": ["email.urgent", "email.normal", "email.bulk", "email.events"],
     "reports": ["reports.interactive", "reports.batch", "reports.events"],
     "integrations": [
+        "integrations.normal",
         "integrations.webhooks",
         "integrations.sms",
         "integrations.sync",
