@@ -15,12 +15,12 @@ import stripe
 from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
 from switchboard_shared.contracts import Event
-from switchboard_shared.contracts.gateway import StripeEventReceived, TwilioStatusReceived
 from twilio.request_validator import RequestValidator
 
 from switchboard_gateway.api.deps import SettingsDep, StoreDep
 from switchboard_gateway.models import InboundWebhook
 from switchboard_gateway.store import GatewayStore
+from switchboard_gateway.webhook_ledger import stripe_event, twilio_event
 
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
 STRIPE_TOLERANCE_SECONDS = 300
@@ -71,16 +71,9 @@ async def stripe_webhook(
         _record_invalid(store, _ledger_row(request, "stripe", body, valid=False, error=str(exc)))
         raise HTTPException(400, detail=f"Invalid Stripe webhook: {exc}") from exc
 
-    obj: dict[str, Any] = event.get("data", {}).get("object", {})
-    order_id = (obj.get("metadata") or {}).get("order_id")
-    received = StripeEventReceived(
-        stripe_event_id=event["id"],
-        stripe_type=event["type"],
-        object=obj,
-        created=int(event.get("created", 0)),
-    )
+    received, correlation_id, subject = stripe_event(body.decode("utf-8", "replace"))
     duplicate = record_verified(
-        store, request, "stripe", body, event["id"], received, order_id or event["id"], order_id
+        store, request, "stripe", body, event["id"], received, correlation_id, subject
     )
     return {"received": True, "duplicate": duplicate}
 
@@ -140,10 +133,8 @@ async def twilio_status(request: Request, settings: SettingsDep, store: StoreDep
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         raise HTTPException(400, detail="MessageSid and MessageStatus are required")
-    received = TwilioStatusReceived(
-        message_sid=sid, status=status, to=form.get("To"), error_code=form.get("ErrorCode")
-    )
+    received, correlation_id, subject = twilio_event(body.decode("utf-8", "replace"))
     duplicate = record_verified(
-        store, request, "twilio", body, f"{sid}:{status}", received, sid, sid
+        store, request, "twilio", body, f"{sid}:{status}", received, correlation_id, subject
     )
     return {"received": True, "duplicate": duplicate}
