@@ -12,10 +12,13 @@ from sqlalchemy import select
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
 from switchboard_gateway.models import InboundWebhook
+from switchboard_gateway.sender import BrokerUnavailable, CommandTimeout
 from switchboard_integrations.localtwilio import twilio_signature
 from switchboard_shared.contracts.integrations import SendSms
 from switchboard_shared.records import OutboxMessage
 
+ENDPOINT = "ep_0123456789abcdef"
+DELIVERY = "msg_0123456789abcdef01234567"
 STATUS_URL = "http://127.0.0.1:8000/webhooks/twilio/status"
 TOKEN = "switchboard_local_twilio_token"
 
@@ -85,10 +88,10 @@ def test_unknown_event_types_are_422_naming_the_events(
 def test_deliveries_and_replays_answer_from_the_integrations_service(
     client: TestClient, auth: dict[str, str], sender: RecordingSender
 ) -> None:
-    base = "/api/v1/webhook-endpoints/ep_1/deliveries"
+    base = f"/api/v1/webhook-endpoints/{ENDPOINT}/deliveries"
     sender.answers["integrations.list_webhook_deliveries"] = {"found": False}
     assert client.get(base, headers=auth).status_code == 404
-    item = {"delivery_id": "msg_1", "attempt": 1, "outcome": "delivered"}
+    item = {"delivery_id": DELIVERY, "attempt": 1, "outcome": "delivered"}
     sender.answers["integrations.list_webhook_deliveries"] = {
         "found": True,
         "items": [item],
@@ -97,13 +100,63 @@ def test_deliveries_and_replays_answer_from_the_integrations_service(
     }
     listed = client.get(f"{base}?limit=10", headers=auth).json()
     assert (listed["items"], listed["total"], listed["limit"]) == ([item], 1, 10)
-    replay = f"{base}/msg_1/replay"
+    replay = f"{base}/{DELIVERY}/replay"
     sender.answers["integrations.replay_webhook_delivery"] = {"found": False}
     assert client.post(replay, headers=auth).status_code == 404
     sender.answers["integrations.replay_webhook_delivery"] = {"found": True, "replayed": False}
     assert client.post(replay, headers=auth).status_code == 409
     sender.answers["integrations.replay_webhook_delivery"] = {"found": True, "replayed": True}
     assert client.post(replay, headers=auth).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/webhook-endpoints/0/deliveries",
+        "/api/v1/webhook-endpoints/ep_x%20y/deliveries",
+        f"/api/v1/webhook-endpoints/nope/deliveries/{DELIVERY}/replay",
+        f"/api/v1/webhook-endpoints/{ENDPOINT}/deliveries/msg_1/replay",
+    ],
+)
+def test_ids_that_cannot_exist_are_404_without_asking_the_service(
+    client: TestClient, auth: dict[str, str], sender: RecordingSender, path: str
+) -> None:
+    method = client.post if path.endswith("/replay") else client.get
+    answer = method(path, headers=auth)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["code"] == "not_found"
+    assert sender.sent == []
+
+
+class SilentSender(RecordingSender):
+    def call(self, command: Any, correlation_id: str, timeout: float = 10.0) -> Any:
+        raise CommandTimeout(f"{command.task_name} did not answer within {timeout:.0f}s")
+
+
+class BrokerDownSender(RecordingSender):
+    def call(self, command: Any, correlation_id: str, timeout: float = 10.0) -> Any:
+        raise BrokerUnavailable("broker down")
+
+
+@pytest.mark.parametrize(
+    ("failing", "status", "code"),
+    [
+        (SilentSender(), 504, "gateway_timeout"),
+        (BrokerDownSender(), 503, "service_unavailable"),
+        (
+            RecordingSender(answers={"integrations.list_webhook_deliveries": None}),
+            502,
+            "bad_gateway",
+        ),
+    ],
+)
+def test_a_service_that_does_not_answer_is_a_json_5xx_not_a_crash(
+    settings: GatewaySettings, auth: dict[str, str], failing: Any, status: int, code: str
+) -> None:
+    with TestClient(create_app(settings, failing)) as test_client:
+        answer = test_client.get(f"/api/v1/webhook-endpoints/{ENDPOINT}/deliveries", headers=auth)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code
 
 
 def test_an_sms_is_accepted_with_its_id(

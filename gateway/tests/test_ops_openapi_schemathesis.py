@@ -26,6 +26,9 @@ QUIET_ANSWERS: dict[str, Any] = {
     "orders.dead_letters.delete": {"deleted": False},
     "orders.list_suppliers": {"items": [], "total": 0},
     "orders.create_supplier": {"supplier_id": "sup_1"},
+    "integrations.register_webhook_endpoint": {"endpoint_id": "ep_0123456789"},
+    "integrations.list_webhook_deliveries": {"found": False},
+    "integrations.replay_webhook_delivery": {"found": False},
 }
 
 

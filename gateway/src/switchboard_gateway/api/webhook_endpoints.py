@@ -4,14 +4,17 @@ served by the integrations service, asked through commands (ADR 0021)."""
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from switchboard_shared.contracts import EVENTS
+from switchboard_shared.contracts import EVENTS, Command
 from switchboard_shared.contracts.integrations import (
+    DELIVERY_ID,
+    ENDPOINT_ID,
     NOT_DELIVERABLE,
     ListWebhookDeliveries,
     RegisterWebhookEndpoint,
@@ -28,8 +31,17 @@ EXAMPLE: dict[str, Any] = {
     "url": "https://hooks.example.com/switchboard",
     "events": ["order-matched"],
 }
+ERROR_MEANINGS = {
+    404: "No such webhook endpoint or delivery",
+    409: "The delivery cannot be replayed now",
+    422: "Invalid request",
+    502: "The integrations service gave no usable answer",
+    503: "The broker is unavailable",
+    504: "The integrations service did not answer in time",
+}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (404, 409, 422, 503, 504)
+    code: {"model": ErrorResponse, "description": meaning}
+    for code, meaning in ERROR_MEANINGS.items()
 }
 
 
@@ -92,8 +104,26 @@ def create_endpoint(
         events=body.events,
         secret=new_secret(),
     )
-    result = call_service(sender, command, correlation_id)
-    return EndpointCreated(endpoint_id=result["endpoint_id"], secret=command.secret)
+    call_service(sender, command, correlation_id)
+    return EndpointCreated(endpoint_id=command.endpoint_id, secret=command.secret)
+
+
+def require_format(value: str, pattern: str, not_found: str) -> None:
+    """An id the gateway and the service never make cannot exist: 404 without asking."""
+    if not re.fullmatch(pattern, value):
+        raise HTTPException(404, detail=not_found)
+
+
+def ask_integrations(
+    sender: SenderDep, query: Command, correlation_id: str, not_found: str
+) -> dict[str, Any]:
+    """The service's answer (503/504 when it has none), 404 when it does not know the id."""
+    answer = call_service(sender, query, correlation_id)
+    if not isinstance(answer, dict):
+        raise HTTPException(502, detail=f"{query.task_name} gave no usable answer")
+    if not answer.get("found"):
+        raise HTTPException(404, detail=not_found)
+    return answer
 
 
 @router.get(
@@ -106,10 +136,10 @@ def list_deliveries(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
+    not_found = f"No webhook endpoint {endpoint_id}"
+    require_format(endpoint_id, ENDPOINT_ID, not_found)
     query = ListWebhookDeliveries(endpoint_id=endpoint_id, limit=limit, offset=offset)
-    result = call_service(sender, query, correlation_id)
-    if not result.get("found"):
-        raise HTTPException(404, detail=f"No webhook endpoint {endpoint_id}")
+    result = ask_integrations(sender, query, correlation_id, not_found)
     return {
         "items": result["items"],
         "total": result["total"],
@@ -128,10 +158,11 @@ def list_deliveries(
 def replay_delivery(
     endpoint_id: str, delivery_id: str, sender: SenderDep, correlation_id: CorrelationIdDep
 ) -> dict[str, Any]:
+    not_found = f"No delivery {delivery_id} of endpoint {endpoint_id}"
+    require_format(endpoint_id, ENDPOINT_ID, not_found)
+    require_format(delivery_id, DELIVERY_ID, not_found)
     command = ReplayWebhookDelivery(endpoint_id=endpoint_id, delivery_id=delivery_id)
-    result = call_service(sender, command, correlation_id)
-    if not result.get("found"):
-        raise HTTPException(404, detail=f"No delivery {delivery_id} of endpoint {endpoint_id}")
+    result = ask_integrations(sender, command, correlation_id, not_found)
     if not result.get("replayed"):
         raise HTTPException(409, detail=f"Not replayed: {result.get('reason')}")
     return {"delivery_id": delivery_id, "status": "pending"}

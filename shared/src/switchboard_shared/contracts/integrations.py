@@ -11,6 +11,8 @@ from .base import Command, Event
 PRODUCER = "integrations"
 CONTROL_QUEUE = "integrations.normal"
 E164 = r"^\+[1-9]\d{6,14}$"
+ENDPOINT_ID = r"^ep_[A-Za-z0-9]{8,40}$"
+DELIVERY_ID = r"^msg_[0-9a-f]{24}$"
 
 # Events about webhook deliveries are never themselves delivered as webhooks (no loops).
 NOT_DELIVERABLE = frozenset(
@@ -31,7 +33,7 @@ class RegisterWebhookEndpoint(Command):
     queue: ClassVar[str] = CONTROL_QUEUE
     redacted: ClassVar[frozenset[str]] = frozenset({"secret"})
 
-    endpoint_id: str = Field(pattern=r"^ep_[A-Za-z0-9]{8,40}$")
+    endpoint_id: str = Field(pattern=ENDPOINT_ID)
     url: str = Field(min_length=8, max_length=2000)
     events: list[str] = Field(min_length=1, max_length=100)
     secret: str = Field(min_length=16, max_length=200)
