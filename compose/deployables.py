@@ -67,7 +67,13 @@ DEPLOYABLES = (
     Deployable("reports", ("reports.interactive", "reports.batch", "reports.events")),
     Deployable(
         "integrations",
-        ("integrations.webhooks", "integrations.sms", "integrations.sync", "integrations.events"),
+        (
+            "integrations.normal",
+            "integrations.sms",
+            "integrations.webhooks",
+            "integrations.sync",
+            "integrations.events",
+        ),
     ),
     Deployable("gateway", ("gateway.normal", "gateway.events")),
 )
