@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
+from switchboard_shared.flower.plan import FLOWER_PORTS
 from switchboard_shared.settings import PlatformSettings
 
 ONE_MIB = 1024 * 1024
@@ -22,13 +23,6 @@ SERVICE_QUEUES: dict[str, list[str]] = {
         "integrations.events",
     ],
     "gateway": ["gateway.normal", "gateway.events"],
-}
-FLOWER_PORTS = {
-    "email": 5551,
-    "payments": 5552,
-    "orders": 5553,
-    "reports": 5554,
-    "integrations": 5555,
 }
 
 

@@ -6,8 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchboard_shared.flower.plan import FLOWER_PORTS
+
 from switchboard_gateway.api.orders import ORDER_EXAMPLE
-from switchboard_gateway.standalone.children import FLOWER_PORTS, SERVICES, LocalProviders
+from switchboard_gateway.standalone.children import SERVICES, LocalProviders
 from switchboard_gateway.standalone.say import masked
 
 

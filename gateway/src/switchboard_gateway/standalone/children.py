@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# Re-exported for compose/deployables.py; the kit owns the ports.
+from switchboard_shared.flower.plan import FLOWER_PORTS as FLOWER_PORTS
 
 from switchboard_gateway.standalone.processes import Child
 
@@ -15,13 +17,7 @@ WORKER_APPS = {
     **{s: f"switchboard_{s}.app" for s in SERVICES},
     "gateway-worker": "switchboard_gateway.app",
 }
-FLOWER_PORTS = {
-    "email": 5551,
-    "payments": 5552,
-    "orders": 5553,
-    "reports": 5554,
-    "integrations": 5555,
-}
+LEDGER = "ledger"
 LOCAL_WEBHOOK_SECRET = "whsec_switchboard_local"
 LOCAL_TWILIO_MODULE = "switchboard_integrations.localtwilio"
 LOCAL_TWILIO_SID = "AC00000000000000000000000000000000"
@@ -56,8 +52,7 @@ def local_providers(env: dict[str, str]) -> LocalProviders:
     if "EMAIL_SMTP_HOST" not in env:
         smtp = _port(env, "SWITCHBOARD_SMTP_SINK_PORT", 8025)
         env["EMAIL_SMTP_HOST"], env["EMAIL_SMTP_PORT"] = "127.0.0.1", str(smtp)
-    # Started only once the integrations service ships it: the launcher works before then.
-    if "INTEGRATIONS_TWILIO_BASE_URL" not in env and _importable(LOCAL_TWILIO_MODULE):
+    if "INTEGRATIONS_TWILIO_BASE_URL" not in env:
         twilio = _port(env, "SWITCHBOARD_LOCAL_TWILIO_PORT", 8430)
         env["INTEGRATIONS_TWILIO_BASE_URL"] = f"http://127.0.0.1:{twilio}"
         env.setdefault("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID)
@@ -65,18 +60,13 @@ def local_providers(env: dict[str, str]) -> LocalProviders:
     return LocalProviders(stripe=stripe, smtp=smtp, twilio=twilio)
 
 
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its parent package is missing
-        return False
-
-
 def provider_children(providers: LocalProviders, data_dir: Path) -> list[Child]:
     python, logs = sys.executable, data_dir / "logs"
     children = []
     if providers.stripe is not None:
-        command = [python, "-m", "localstripe", "--port", str(providers.stripe)]
+        command = [python, "-m", "switchboard_gateway.localstripe_server"]
+        command += ["--port", str(providers.stripe)]
+        command += ["--state-file", str(data_dir / "localstripe.pickle")]
         children.append(Child("localstripe", command, logs / "localstripe.log"))
     if providers.smtp is not None:
         mail = data_dir / "mail"
@@ -117,15 +107,19 @@ def worker_children(data_dir: Path) -> list[Child]:
     ]
 
 
+def ledger_child(data_dir: Path) -> Child:
+    """`switchboard-ledger` (ADR 0014): task events into the gateway's task ledger."""
+    command = [sys.executable, "-m", "switchboard_gateway.ledger.consumer"]
+    return Child(LEDGER, command, data_dir / "logs" / f"{LEDGER}.log")
+
+
 def flower_children(data_dir: Path) -> list[Child]:
+    """The kit's per-service Flower, loopback only and without auth (`--standalone`)."""
     python, logs = sys.executable, data_dir / "logs"
     return [
         Child(
             f"flower-{service}",
-            [
-                *(python, "-m", "celery", "-A", f"switchboard_{service}.app", "flower"),
-                *("--address=127.0.0.1", f"--port={FLOWER_PORTS[service]}"),
-            ],
+            [python, "-m", "switchboard_shared.flower", service, "--standalone"],
             logs / f"flower-{service}.log",
         )
         for service in SERVICES

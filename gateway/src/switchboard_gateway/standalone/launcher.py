@@ -62,6 +62,7 @@ class Launcher:
         self.children = [
             *plan.provider_children(self.providers, self.data_dir),
             *plan.worker_children(self.data_dir),
+            plan.ledger_child(self.data_dir),
             *(plan.flower_children(self.data_dir) if self.flower else []),
             plan.gateway_child(self.data_dir, self.host, self.port),
         ]
@@ -84,7 +85,7 @@ class Launcher:
     def wait_until_ready(self) -> bool:
         workers = [c for c in self.children if c.name in plan.WORKER_APPS]
         ready = startup.wait_until_ready(
-            workers, self.base_url, self.check_children, self.stop_requested.is_set
+            workers, self.base_url, self.api_key, self.check_children, self.stop_requested.is_set
         )
         if ready and self.providers.stripe is not None:
             secret = self.env["STRIPE_WEBHOOK_SECRET"]

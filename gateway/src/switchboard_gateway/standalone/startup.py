@@ -85,9 +85,12 @@ def migrate(env: dict[str, str], stopping: Callable[[], bool]) -> bool:
     return True
 
 
-def http_status(url: str) -> int:
+def http_status(url: str, api_key: str = "") -> int:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=2
+        ) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -95,17 +98,21 @@ def http_status(url: str) -> int:
         return 0
 
 
-def gateway_ready(base_url: str) -> bool:
-    """`/api/v1/health/ready` (broker, database, a live worker per service) where the gateway
-    has it; plain liveness otherwise."""
-    status = http_status(f"{base_url}/api/v1/health/ready")
+def gateway_ready(base_url: str, api_key: str) -> bool:
+    """`/api/v1/health/ready` (broker, database, a live worker per service; it takes the API
+    key) where the gateway has it; plain liveness otherwise."""
+    status = http_status(f"{base_url}/api/v1/health/ready", api_key)
     if status == 404:
         status = http_status(f"{base_url}/api/v1/health")
     return status == 200
 
 
 def wait_until_ready(
-    workers: list[Child], base_url: str, check: Callable[[], None], stopping: Callable[[], bool]
+    workers: list[Child],
+    base_url: str,
+    api_key: str,
+    check: Callable[[], None],
+    stopping: Callable[[], bool],
 ) -> bool:
     """Every worker logged `ready.` and the gateway is ready. False when asked to stop first;
     `check` raises when a child died."""
@@ -116,7 +123,7 @@ def wait_until_ready(
             return False
         check()
         waiting = {n: c for n, c in waiting.items() if not WORKER_READY.search(c.new_output())}
-        if not waiting and gateway_ready(base_url):
+        if not waiting and gateway_ready(base_url, api_key):
             return True
         if time.monotonic() > deadline:
             missing = ", ".join(sorted(waiting)) or "the gateway's readiness"
