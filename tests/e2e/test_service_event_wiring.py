@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,23 @@ from switchboard_shared.testsupport import WorkerProcess, redis_database, wait_u
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 SERVICES = ("orders", "payments", "reports", "email", "integrations")
+WORKER_START_SECONDS = 120.0  # five workers importing at once on a loaded 2-core machine
+ANSWER_SECONDS = 60.0
+
+
+def start_workers(env: dict[str, str], data: Path) -> dict[str, WorkerProcess]:
+    """Start every service's worker in parallel; if one fails, stop those that started."""
+    workers = {s: WorkerProcess(f"switchboard_{s}.app", env, data / f"{s}.log") for s in SERVICES}
+    with ThreadPoolExecutor(len(workers)) as pool:
+        starts = [pool.submit(w.start, WORKER_START_SECONDS) for w in workers.values()]
+    try:
+        for started in starts:
+            started.result()
+    except BaseException:
+        for worker in workers.values():
+            worker.stop()
+        raise
+    return workers
 
 
 @pytest.fixture(scope="module")
@@ -26,12 +44,8 @@ def platform(
     data = tmp_path_factory.mktemp("platform")
     with redis_database() as broker:
         env = {"SWITCHBOARD_BROKER_URL": broker, "SWITCHBOARD_DATA_DIR": str(data)}
-        workers = {}
+        workers = start_workers(env, data)
         try:
-            for service in SERVICES:
-                workers[service] = WorkerProcess(
-                    f"switchboard_{service}.app", env, data / f"{service}.log"
-                ).start()
             client = Celery("client", broker=broker, backend=broker, set_as_current=False)
             client.conf.update(task_serializer="json", accept_content=["json"])
             yield client, data, workers
@@ -61,15 +75,18 @@ def test_order_created_reaches_payments_and_reports_and_no_other_service(platfor
         currency="usd",
     )
     task_id = send_command(client, command)
-    assert client.AsyncResult(task_id).get(timeout=30) == {
+    assert client.AsyncResult(task_id).get(timeout=ANSWER_SECONDS) == {
         "order_id": "ord_wiring_1",
         "status": "pending_payment",
     }
 
     payments = "select order_id, amount from payments"  # charging itself: test_order_to_cash
-    wait_until(lambda: rows(data / "payments.db", payments), 30)
+    wait_until(lambda: rows(data / "payments.db", payments), ANSWER_SECONDS)
     assert rows(data / "payments.db", payments) == [("ord_wiring_1", 3750)]
-    wait_until(lambda: rows(data / "reports.db", "select metric, key, value from daily_facts"), 30)
+    wait_until(
+        lambda: rows(data / "reports.db", "select metric, key, value from daily_facts"),
+        ANSWER_SECONDS,
+    )
     facts = {
         (m, k): v
         for m, k, v in rows(data / "reports.db", "select metric, key, value from daily_facts")
@@ -92,7 +109,7 @@ def test_invalid_command_is_dead_lettered_not_retried(platform) -> None:  # type
         client, "orders.create", "orders.critical", args=[{"order_id": "x", "items": "nope"}]
     ).id
     with pytest.raises(Exception, match="validation"):
-        client.AsyncResult(task_id).get(timeout=30)
+        client.AsyncResult(task_id).get(timeout=ANSWER_SECONDS)
     letters = rows(data / "orders.db", "select task_id, classification, reason from dead_letters")
     assert [(t, c) for t, c, _ in letters] == [(task_id, "validation")]
     assert "customer" in letters[0][2] and "items" in letters[0][2]
