@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 START = date(2026, 11, 2)
 DAYS = 7
+ENDPOINT_ID = "ep_reportsseed01"
 REASONS = ["card_declined", "insufficient_funds", "expired_card", "card_declined"]
 
 
@@ -41,6 +43,30 @@ def at(day: int, minute: int) -> datetime:
 def envelope(event: Event, producer: str, when: datetime, flow: str) -> Envelope:
     return wrap(event, service=producer, context=MessageContext.new(flow)).model_copy(
         update={"time": when}
+    )
+
+
+def _webhook_outcome(event_id: str, *, delivered: bool) -> Event:
+    """The `order-matched` webhook to one endpoint: delivered first time, or failed for good."""
+    delivery_id = "msg_" + hashlib.sha256(f"{event_id}:{ENDPOINT_ID}".encode()).hexdigest()[:24]
+    if delivered:
+        return WebhookDelivered(
+            delivery_id=delivery_id,
+            endpoint_id=ENDPOINT_ID,
+            event_id=event_id,
+            event_type="order-matched",
+            url="https://hooks.example.com/in",
+            status_code=200,
+            attempts=1,
+        )
+    return WebhookFailed(
+        delivery_id=delivery_id,
+        endpoint_id=ENDPOINT_ID,
+        event_id=event_id,
+        event_type="order-matched",
+        url="https://hooks.example.com/in",
+        reason="HTTP 500",
+        attempts=8,
     )
 
 
@@ -92,7 +118,8 @@ def _order_events(rng: random.Random, day: int, n: int) -> Iterator[Envelope]:
         amount=amount,
         currency=currency,
     )
-    yield envelope(matched, "orders", created + timedelta(seconds=3 + n), order_id)
+    matched_envelope = envelope(matched, "orders", created + timedelta(seconds=3 + n), order_id)
+    yield matched_envelope
     sent = EmailSent(message_id=f"msg_{order_id}", to=f"buyer{n}@example.com", subject="Matched")
     yield envelope(sent, "email", created + timedelta(seconds=20), order_id)
     if n % 6 == 0:
@@ -100,22 +127,7 @@ def _order_events(rng: random.Random, day: int, n: int) -> Iterator[Envelope]:
             message_id=f"msg_{order_id}", to="x@example.com", reason="mailbox full"
         )
         yield envelope(bounced, "email", created + timedelta(seconds=40), order_id)
-    hook: Event = (
-        WebhookFailed(
-            delivery_id=f"d_{order_id}",
-            url="https://hooks.example.com/in",
-            event_type="order-matched",
-            reason="HTTP 500",
-        )
-        if n % 8 == 3
-        else WebhookDelivered(
-            delivery_id=f"d_{order_id}",
-            url="https://hooks.example.com/in",
-            event_type="order-matched",
-            status_code=200,
-            attempts=1,
-        )
-    )
+    hook = _webhook_outcome(matched_envelope.id, delivered=n % 8 != 3)
     yield envelope(hook, "integrations", created + timedelta(seconds=30), order_id)
 
 

@@ -29,12 +29,17 @@ from switchboard_payments.adapters.fake import FakePaymentProvider
 from switchboard_payments.bootstrap import bootstrap as bootstrap_payments
 from switchboard_payments.models import Base as PaymentsBase
 from switchboard_payments.models import Payment
-from switchboard_reports.handlers import registry as reports_registry
+from switchboard_reports.adapters.storage import LocalStorage
+from switchboard_reports.bootstrap import bootstrap as bootstrap_reports
+from switchboard_reports.bootstrap import build_reporter
+from switchboard_reports.config import ReportsSettings
 from switchboard_reports.models import Base as ReportsBase
 from switchboard_shared.contracts.orders import CreateOrder, CreateSupplier, Customer, OrderItem
 from switchboard_shared.contracts.reports import QueryFacts
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
+from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import InboxRecord, OutboxMessage
+from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.testing import InProcessBus, InProcessService
 
 
@@ -59,10 +64,24 @@ def mailer() -> Iterator[FakeMailer]:
         email_registry.dependencies.update(saved)
 
 
+def database_url(tmp_path: Path, name: str) -> str:
+    return f"sqlite:///{tmp_path / f'{name}.db'}"
+
+
 def database(tmp_path: Path, name: str, metadata: MetaData) -> sessionmaker[Session]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / f'{name}.db'}")
+    engine = create_db_engine(database_url(tmp_path, name))
     create_all(engine, metadata)
     return create_session_factory(engine)
+
+
+def reports_registry(tmp_path: Path) -> HandlerRegistry:
+    """Reports renders invoices into a real folder and reads facts from its own database."""
+    settings = ReportsSettings()
+    storage = LocalStorage(tmp_path / "reports-files")
+    reporter = build_reporter(
+        settings, PlatformSettings(), database_url(tmp_path, "reports"), storage
+    )
+    return bootstrap_reports(settings, reporter)
 
 
 @pytest.fixture
@@ -81,7 +100,9 @@ def bus(tmp_path: Path, mailer: FakeMailer, provider: FakePaymentProvider) -> In
             "payments", payments_registry, database(tmp_path, "payments", PaymentsBase.metadata)
         ),
         InProcessService(
-            "reports", reports_registry, database(tmp_path, "reports", ReportsBase.metadata)
+            "reports",
+            reports_registry(tmp_path),
+            database(tmp_path, "reports", ReportsBase.metadata),
         ),
         InProcessService("email", email_registry, database(tmp_path, "email", EmailBase.metadata)),
         InProcessService(
@@ -145,7 +166,7 @@ def add_supplier(bus: InProcessBus, capacity: int = 10) -> str:
 
 
 def test_an_order_is_charged_matched_mailed_and_counted(
-    bus: InProcessBus, mailer: FakeMailer, provider: FakePaymentProvider
+    bus: InProcessBus, mailer: FakeMailer, provider: FakePaymentProvider, tmp_path: Path
 ) -> None:
     supplier = add_supplier(bus)
     result = bus.send(create_order(), correlation_id="ord_1")
@@ -169,6 +190,8 @@ def test_an_order_is_charged_matched_mailed_and_counted(
     assert totals[("orders_placed", "")] == 1
     assert totals[("revenue", "eur")] == 1000
     assert totals[("orders_matched", "")] == 1
+    [invoice] = (tmp_path / "reports-files" / "invoices").rglob("*.pdf")
+    assert invoice.read_bytes().startswith(b"%PDF")
 
 
 def test_every_hop_carries_the_order_id_as_correlation_id(bus: InProcessBus) -> None:
@@ -214,8 +237,8 @@ def test_a_redelivered_event_charges_and_counts_once(
     assert len([c for c in provider.calls if c[0] == "charge"]) == 1
     assert facts(bus)[("orders_placed", "")] == 1
     with session(bus, "payments") as s:
-        assert s.scalar(select(func.count()).select_from(Payment)) == 1
+        assert s.scalars(select(func.count()).select_from(Payment)).one() == 1
     with session(bus, "payments") as s:
-        assert s.scalar(select(func.count()).select_from(InboxRecord)) >= 1
+        assert s.scalars(select(func.count()).select_from(InboxRecord)).one() >= 1
     with session(bus, "orders") as s:
-        assert s.scalar(select(func.count()).select_from(OutboxMessage)) >= 1
+        assert s.scalars(select(func.count()).select_from(OutboxMessage)).one() >= 1
