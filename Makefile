@@ -16,9 +16,9 @@ LOCK := $(wildcard uv.lock)
 SRC_DIRS := shared/src gateway/src $(wildcard services/*/src)
 TEST_DIRS := shared/tests gateway/tests services tests
 PYTEST := $(BIN)/pytest -p no:cacheprovider
-# Most of the suite waits on real worker processes and servers: three pytest-xdist processes
+# Most of the suite waits on real worker processes and servers: four pytest-xdist processes
 # overlap those waits on two cores; a test file stays on one process (module fixtures).
-TEST_JOBS ?= 3
+TEST_JOBS ?= 4
 
 # Fails with a usage line unless SERVICE names one of the five services.
 define require_service

@@ -16,6 +16,9 @@ from switchboard_gateway.ledger.queries import LazyLedger, TaskLedger
 from switchboard_gateway.sender import CommandSender
 from switchboard_gateway.store import GatewayStore, LazyStore
 
+# List offsets stay far inside a 64-bit database integer (a larger one is a 422, never a 500).
+MAX_OFFSET = 1_000_000_000
+
 
 async def get_settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from switchboard_gateway.api.deps import StoreDep
+from switchboard_gateway.api.deps import MAX_OFFSET, StoreDep
 from switchboard_gateway.store import event_json
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -18,7 +18,7 @@ def list_events(
     correlation_id: str | None = None,
     type: str | None = Query(None, description="an event type such as order-created"),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     rows, total = store.events(
         correlation_id=correlation_id, event_type=type, limit=limit, offset=offset

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from switchboard_shared.contracts.orders import CreateSupplier, ListSuppliers
 
 from switchboard_gateway.api.calls import call_service
-from switchboard_gateway.api.deps import CorrelationIdDep, SenderDep
+from switchboard_gateway.api.deps import MAX_OFFSET, CorrelationIdDep, SenderDep
 from switchboard_gateway.errors import ErrorResponse
 
 router = APIRouter(prefix="/suppliers", tags=["suppliers"])
@@ -64,7 +64,7 @@ def list_suppliers(
     correlation_id: CorrelationIdDep,
     category: str | None = None,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     result = call_service(
         sender, ListSuppliers(category=category, limit=limit, offset=offset), correlation_id

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard_gateway.api.deps import ControlDep, LedgerDep
+from switchboard_gateway.api.deps import MAX_OFFSET, ControlDep, LedgerDep
 from switchboard_gateway.auth import AdminOnly
 from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.ledger.queries import TaskFilter, task_json
@@ -110,7 +110,7 @@ def list_tasks(
     ledger: LedgerDep,
     where: FilterDep,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     rows, total = ledger.search(where, limit, offset)
     return {"items": [task_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}

@@ -23,7 +23,7 @@ from switchboard_shared.contracts.integrations import (
 from switchboard_shared.netguard import AddressPolicy, UnsafeDestination, check_url
 
 from switchboard_gateway.api.calls import call_service
-from switchboard_gateway.api.deps import CorrelationIdDep, SenderDep, SettingsDep
+from switchboard_gateway.api.deps import MAX_OFFSET, CorrelationIdDep, SenderDep, SettingsDep
 from switchboard_gateway.errors import ErrorResponse
 
 router = APIRouter(prefix="/webhook-endpoints", tags=["webhook endpoints"])
@@ -134,7 +134,7 @@ def list_deliveries(
     sender: SenderDep,
     correlation_id: CorrelationIdDep,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     not_found = f"No webhook endpoint {endpoint_id}"
     require_format(endpoint_id, ENDPOINT_ID, not_found)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from switchboard_gateway.api.deps import StoreDep
+from switchboard_gateway.api.deps import MAX_OFFSET, StoreDep
 from switchboard_gateway.auth import AdminOnly
 from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.webhook_ledger import (
@@ -52,7 +52,7 @@ def list_inbound_webhooks(
     provider: str | None = Query(None, max_length=20, examples=["stripe"]),
     valid: bool | None = Query(None, description="only calls whose signature held (or failed)"),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, Any]:
     rows, total = list_inbound(store, provider, valid, limit, offset)
     return {
