@@ -133,6 +133,7 @@ def _register_event_tasks(app: Celery, definition: ServiceDefinition) -> None:
             name=event_task_name(event_type),
             bind=True,
             base=KitTask,
+            shared=False,
             queue=queue,
             ignore_result=True,
         )(run)
@@ -153,18 +154,28 @@ def _register_command_tasks(app: Celery, definition: ServiceDefinition) -> None:
                 _name, payload, self.request.id, context, registry, self.runtime.uow
             )
 
-        app.task(name=task_name, bind=True, base=KitTask, queue=model.queue)(run)
+        app.task(name=task_name, bind=True, base=KitTask, shared=False, queue=model.queue)(run)
 
 
 def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
     name = definition.name
 
-    @app.task(name=f"{name}.outbox_sweep", bind=True, base=KitTask, queue=definition.default_queue)
+    @app.task(
+        name=f"{name}.outbox_sweep",
+        bind=True,
+        base=KitTask,
+        shared=False,
+        queue=definition.default_queue,
+    )
     def outbox_sweep(self: KitTask) -> int:
         return self.runtime.relay.sweep()
 
     @app.task(
-        name=f"{name}.liveness_probe", bind=True, base=KitTask, queue=definition.default_queue
+        name=f"{name}.liveness_probe",
+        bind=True,
+        base=KitTask,
+        shared=False,
+        queue=definition.default_queue,
     )
     def liveness_probe(self: KitTask) -> list[str]:
         names = [q.name for q in app.conf.task_queues]
@@ -178,7 +189,9 @@ def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
             )
         return names
 
-    @app.task(name=f"{name}.liveness_ack", bind=True, base=KitTask, ignore_result=True)
+    @app.task(
+        name=f"{name}.liveness_ack", bind=True, base=KitTask, shared=False, ignore_result=True
+    )
     def liveness_ack(self: KitTask, queue: str) -> None:
         stamp(self.runtime.redis, name, queue, self.request.hostname or socket.gethostname())
 
