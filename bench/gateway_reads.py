@@ -34,8 +34,10 @@ import httpx
 from switchboard_gateway.ledger.fold import new_row, when
 from switchboard_gateway.ledger.queries import TaskLedger, task_json
 from switchboard_gateway.ledger.writer import TASK_TABLE, upsert
+from switchboard_gateway.store import GatewayStore
 from switchboard_gateway.models import Base
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
+from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.testsupport import free_port, redis_database
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -44,9 +46,9 @@ TARGETS = {"read_ratio": 0.5, "p99_ms_at_500": 20.0, "ingest_events_per_s": 2000
 
 
 def seed(data: Path, tasks: int) -> list[str]:
-    engine = create_db_engine(f"sqlite:///{data / 'gateway.db'}")
-    create_all(engine, Base.metadata)
-    factory = create_session_factory(engine)
+    # The gateway's own migrations make the schema, so the served gateway finds it current.
+    store = GatewayStore.from_settings(PlatformSettings(data_dir=data, broker_url="memory://"))
+    factory = store.runtime.session_factory
     ids, now = [], time.time()
     for start in range(0, tasks, 10_000):
         rows = []
@@ -67,7 +69,7 @@ def seed(data: Path, tasks: int) -> list[str]:
             ids.append(task_id)
         with factory() as session, session.begin():
             upsert(session, TASK_TABLE, rows)
-    engine.dispose()
+    store.runtime.engine.dispose()
     return ids
 
 
