@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from switchboard_shared.logging import configure_logging
 
 from switchboard_gateway import prometheus, webhooks
-from switchboard_gateway.api.v1 import build_v1_router
+from switchboard_gateway.api.v1 import include_v1
 from switchboard_gateway.body_limit import BodyLimitMiddleware
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.control import BrokerControl, CeleryBrokerControl
@@ -54,7 +54,7 @@ def create_app(
         make_celery_client(settings.broker_url, settings.effective_redis_url)
     )
     install_error_handlers(app)
-    app.include_router(build_v1_router())
+    include_v1(app)
     app.include_router(webhooks.router)
     app.include_router(prometheus.router)
     # Added last runs first: the log wraps the body limit, so 413s are logged too.

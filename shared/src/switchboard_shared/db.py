@@ -15,6 +15,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # statement, which SQLAlchemy reports as a disconnect (the pool is then refreshed) and the kit
 # classifies as a retryable database failure.
 PING_AFTER_IDLE_S = 2.0
+READ_POOL_SIZE = 20
 
 JsonColumn = JSON().with_variant(JSONB(), "postgresql")
 
@@ -99,6 +100,9 @@ def create_read_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if not url.startswith("sqlite"):
         return create_db_engine(url, **kwargs)
+    # Readers are served from a threadpool: a pool smaller than the concurrent requests would
+    # open and close a connection (and run its PRAGMAs) per request beyond it.
+    kwargs.setdefault("pool_size", READ_POOL_SIZE)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
     event.listen(engine, "connect", _tune_sqlite)
     return engine

@@ -91,7 +91,7 @@ class SqlAlchemyUnitOfWork:
         concurrent delivery wait on it (PostgreSQL) or fail here, never inside the handler."""
         row = {"message_id": message_id, "handler": handler, "result": result}
         try:
-            self.session.execute(_INBOX_CLAIM, row)
+            self.session.connection().execute(_INBOX_CLAIM, row)
         except IntegrityError as exc:
             self.session.rollback()
             raise DuplicateMessage(str(exc.orig)) from exc
