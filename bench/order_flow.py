@@ -310,6 +310,7 @@ def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[st
             last_progress = time.monotonic()
         time.sleep(0.5)
     latencies = [(matched[o] - sent[o]) * 1000 for o in sent]
+    stages = stage_medians(platform, sent, matched)
     last = max(matched.values())
     span = last - first_post
     result = {
@@ -324,7 +325,9 @@ def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[st
         "p95_ms": pct(latencies, 0.95),
         "p99_ms": pct(latencies, 0.99),
         "max_ms": max(latencies),
+        "stage_p50_ms": stages,
     }
+    log(f"  {label}: p50 per stage (ms): {stages}")
     log(
         f"  {label}: {len(sent)} matched in {span:.1f}s from first POST -> "
         f"{result['matched_per_s']:.1f} orders/s; POST->matched p50 {result['p50_ms']:.0f} ms, "
@@ -335,11 +338,16 @@ def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[st
 
 def matched_events(platform: Platform) -> dict[str, float]:
     """correlation id (= order id) -> order-matched time, the whole log, 1000 a page."""
+    return event_times(platform, "order-matched")
+
+
+def event_times(platform: Platform, event_type: str) -> dict[str, float]:
+    """correlation id (= order id) -> when its `event_type` event was written."""
     out: dict[str, float] = {}
     offset = 0
     while True:
         page = platform.http.get(
-            "/api/v1/events", params={"type": "order-matched", "limit": 1000, "offset": offset}
+            "/api/v1/events", params={"type": event_type, "limit": 1000, "offset": offset}
         )
         page.raise_for_status()
         body = page.json()
@@ -348,6 +356,23 @@ def matched_events(platform: Platform) -> dict[str, float]:
         offset += len(body["items"])
         if not body["items"] or offset >= body["total"]:
             return out
+
+
+def stage_medians(
+    platform: Platform, sent: dict[str, float], matched: dict[str, float]
+) -> dict[str, float]:
+    """Median time of each hop of the flow, from the event times in the gateway's log."""
+    created = event_times(platform, "order-created")
+    paid = event_times(platform, "payment-succeeded")
+    hops = {
+        "post_to_order_created": (sent, created),
+        "order_created_to_payment_succeeded": (created, paid),
+        "payment_succeeded_to_order_matched": (paid, matched),
+    }
+    return {
+        name: round(statistics.median((end[o] - start[o]) * 1000 for o in sent), 1)
+        for name, (start, end) in hops.items()
+    }
 
 
 def order_statuses(platform: Platform, ids: list[str]) -> dict[str, str]:
@@ -430,14 +455,18 @@ def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
 # --------------------------------------------------------------------------- main
 
 
-def run(n: int, rate: float, latency_n: int, chains: int) -> dict[str, Any]:
+def run(n: int, rate: float, latency_n: int, chains: int, keep_logs: bool = False) -> dict[str, Any]:
     log(
         f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
         f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
     )
     result: dict[str, Any] = {}
     with ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-orderflow-")))
+        if keep_logs:
+            scratch = Path(tempfile.mkdtemp(prefix="sb-orderflow-"))
+            log(f"  logs and data kept in {scratch}")
+        else:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-orderflow-")))
         try:
             started = time.perf_counter()
             platform = Platform(stack, scratch)
@@ -491,12 +520,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chains", type=int, help="bare chains for the floor (default 200, quick 100)"
     )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the processes' logs and data afterwards"
+    )
     args = parser.parse_args(argv)
     n = args.n or (150 if args.quick else 1000)
     latency_n = args.latency_n or (50 if args.quick else 200)
     chains = args.chains or (100 if args.quick else 200)
     signal.signal(signal.SIGTERM, _terminate)
-    r = run(n, args.rate, latency_n, chains)
+    r = run(n, args.rate, latency_n, chains, args.keep_logs)
     tp, lat, floor = r["throughput"], r["latency"], r["floor"]
     ratios = {
         "p50_over_floor": tp["p50_ms"] / floor["p50_ms"],
