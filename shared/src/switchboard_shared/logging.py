@@ -16,6 +16,21 @@ _SHARED_PROCESSORS: list[structlog.typing.Processor] = [
 ]
 
 
+# Celery attaches the task's arguments and return value to its "received"/"succeeded" lines:
+# whole event envelopes, with customers' e-mail addresses and phone numbers in them.
+_TASK_PAYLOAD_KEYS = ("args", "kwargs", "return_value")
+
+
+def drop_task_payloads(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Keep Celery's task log context (id, name, runtime) but not the payloads."""
+    data = event_dict.get("data")
+    if isinstance(data, dict) and any(key in data for key in _TASK_PAYLOAD_KEYS):
+        event_dict["data"] = {k: v for k, v in data.items() if k not in _TASK_PAYLOAD_KEYS}
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -26,7 +41,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*_SHARED_PROCESSORS, structlog.stdlib.ExtraAdder(), drop_task_payloads],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handler = logging.StreamHandler(sys.stderr)
