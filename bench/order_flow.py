@@ -132,7 +132,7 @@ def process(
 
 @contextmanager
 def worker(app: str, env: dict[str, str], log_path: Path) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(app, env, log_path, concurrency=2)
+    proc = WorkerProcess(app, env, log_path, concurrency=int(os.environ.get("BENCH_CONCURRENCY", "2")))
     try:
         proc.start(timeout=60)
         yield proc

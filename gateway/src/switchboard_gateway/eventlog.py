@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Table, case, func
+from sqlalchemy.dialects import postgresql, sqlite
 from switchboard_shared.contracts import EVENTS, Envelope, Event
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import utcnow
@@ -28,44 +30,75 @@ ORDER_STATUS_BY_EVENT = {
 RANK = {status: rank for rank, status in enumerate(ORDER_STATUS_BY_EVENT.values())}
 
 
+EVENT_LOG: Table = EventLogEntry.__table__  # type: ignore[assignment]
+ORDER_VIEWS: Table = OrderView.__table__  # type: ignore[assignment]
+
+
+def _insert(uow: UnitOfWork, table: Table) -> Any:
+    """INSERT for the session's dialect (both spell ON CONFLICT the same way)."""
+    dialect = postgresql if uow.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 @registry.on(*(spec.model for spec in EVENTS.values()))
 def record_event(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
-    if uow.session.get(EventLogEntry, envelope.id) is None:
-        uow.session.add(
-            EventLogEntry(
-                id=envelope.id,
-                type=envelope.type,
-                source=envelope.source,
-                subject=envelope.subject,
-                correlation_id=envelope.correlationid,
-                causation_id=envelope.causationid,
-                time=envelope.time,
-                data=envelope.data,
-            )
-        )
+    # Each is one statement, no read first: this handler runs for every event of the platform.
+    # The inbox already runs it once per event; ON CONFLICT covers an inbox pruned since.
+    row = {
+        "id": envelope.id,
+        "type": envelope.type,
+        "source": envelope.source,
+        "subject": envelope.subject,
+        "correlation_id": envelope.correlationid,
+        "causation_id": envelope.causationid,
+        "time": envelope.time,
+        "data": envelope.data,
+        "received_at": utcnow(),
+    }
+    uow.session.execute(_insert(uow, EVENT_LOG).on_conflict_do_nothing(), row)
     if envelope.type in ORDER_STATUS_BY_EVENT and "order_id" in envelope.data:
         project_order(uow, envelope.type, envelope.data)
     if envelope.type in REPORT_EVENTS:
         project_report(uow, envelope)
 
 
+def _rank(column: Any) -> Any:
+    return case(RANK, value=column, else_=-1)
+
+
 def project_order(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> None:
-    view = uow.session.get(OrderView, data["order_id"], with_for_update=True)
-    if view is None:
-        view = OrderView(
-            order_id=data["order_id"],
-            status="pending_payment",
-            amount=data.get("amount", 0),
-            currency=data.get("currency", ""),
-        )
-        uow.session.add(view)
+    """One upsert: events arriving in any order (or concurrently) leave the furthest status."""
     status = ORDER_STATUS_BY_EVENT[event_type]
-    if RANK[status] > RANK.get(view.status, -1):
-        view.status = status
-    if event_type == "order-created":
-        view.amount, view.currency = data["amount"], data["currency"]
-    view.supplier_id = data.get("supplier_id") or view.supplier_id
-    view.payment_id = data.get("payment_id") or view.payment_id
-    if event_type == "payment-failed":
-        view.failure_reason = data.get("decline_code") or data.get("reason")
-    view.updated_at = utcnow()
+    now = utcnow()
+    statement = _insert(uow, ORDER_VIEWS)
+    new, old = statement.excluded, ORDER_VIEWS.c
+    created = event_type == "order-created"
+    statement = statement.on_conflict_do_update(
+        index_elements=[old.order_id],
+        set_={
+            "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
+            "amount": new.amount if created else old.amount,
+            "currency": new.currency if created else old.currency,
+            "supplier_id": func.coalesce(new.supplier_id, old.supplier_id),
+            "payment_id": func.coalesce(new.payment_id, old.payment_id),
+            "failure_reason": func.coalesce(new.failure_reason, old.failure_reason),
+            "updated_at": new.updated_at,
+        },
+    )
+    failure = (
+        data.get("decline_code") or data.get("reason") if event_type == "payment-failed" else None
+    )
+    uow.session.execute(
+        statement,
+        {
+            "order_id": data["order_id"],
+            "status": status,
+            "amount": data.get("amount", 0),
+            "currency": data.get("currency", ""),
+            "supplier_id": data.get("supplier_id") or None,
+            "payment_id": data.get("payment_id") or None,
+            "failure_reason": failure,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
