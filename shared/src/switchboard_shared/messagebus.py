@@ -112,8 +112,7 @@ def handle_command(
     name = handler_name(fn)
     try:
         with uow_factory(context) as uow:
-            if uow.already_handled(message_id, name):
-                return _first_result(uow, message_id, name)
+            # Claiming is the duplicate check (as for events): a duplicate fails the claim.
             uow.record_handled(message_id, name)
             result = registry.call(fn, command, uow)
             uow.store_result(message_id, name, result)
