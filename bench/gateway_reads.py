@@ -34,8 +34,8 @@ import httpx
 from switchboard_gateway.ledger.fold import new_row, when
 from switchboard_gateway.ledger.queries import TaskLedger, task_json
 from switchboard_gateway.ledger.writer import TASK_TABLE, upsert
-from switchboard_gateway.store import GatewayStore
 from switchboard_gateway.models import Base
+from switchboard_gateway.store import GatewayStore
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.testsupport import free_port, redis_database

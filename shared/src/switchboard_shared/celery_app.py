@@ -219,6 +219,11 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
     def _after_fork(**_: Any) -> None:
         app.runtime.after_fork()  # type: ignore[attr-defined]
 
+    @signals.worker_process_shutdown.connect(weak=False)
+    @signals.worker_shutdown.connect(weak=False)
+    def _flush_outbox_marks(**_: Any) -> None:
+        app.runtime.flush_outbox_marks()  # type: ignore[attr-defined]
+
     @signals.task_unknown.connect(weak=False)
     def _unknown(
         sender: Any = None, name: str = "", id: str = "", message: Any = None, **_: Any

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +18,54 @@ log = logging.getLogger("switchboard.outbox")
 SWEEP_BATCH = 500
 
 
+class DeferredMarks:
+    """Ids published right after their commit, marked in one UPDATE per `delay` seconds by a
+    daemon thread instead of one transaction per commit (ADR 0019). A mark that never lands
+    (a crash, a database error) only has the sweep publish that event again, which every inbox
+    absorbs."""
+
+    def __init__(self, mark: Callable[[list[str]], None], delay: float) -> None:
+        self._mark, self._delay = mark, delay
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        self._pending = threading.Event()
+
+    def add(self, ids: Sequence[str]) -> None:
+        if self._pid != os.getpid():
+            self._start()  # first use, or first use in a forked worker process
+        with self._lock:
+            self._ids.extend(ids)
+        self._pending.set()
+
+    def flush(self) -> None:
+        if self._pid != os.getpid():
+            return
+        with self._lock:
+            ids, self._ids = self._ids, []
+        if not ids:
+            return
+        try:
+            self._mark(ids)
+        except Exception as exc:
+            log.warning("outbox marks dropped (the sweep publishes those again): %s", exc)
+
+    def _start(self) -> None:
+        # Nothing is inherited across a fork: a held lock would never be released here.
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._ids = []
+        self._pending = threading.Event()
+        threading.Thread(target=self._run, name="outbox-marks", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            time.sleep(self._delay)
+            self._pending.clear()
+            self.flush()
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -23,11 +73,14 @@ class OutboxRelay:
         publisher: EventPublisher,
         *,
         pause_after_failure: float = 5.0,
+        mark_delay: float = 0.0,
     ) -> None:
+        """`mark_delay` > 0 marks published rows in batches that often (`DeferredMarks`)."""
         self.session_factory = session_factory
         self.publisher = publisher
         self.pause_after_failure = pause_after_failure
         self._paused_until = 0.0
+        self.marks = DeferredMarks(self._mark_published, mark_delay) if mark_delay > 0 else None
 
     def publish_committed(self, rows: Sequence[OutboxMessage]) -> bool:
         """Publish rows just committed; on failure leave them for the sweep. True when sent."""
@@ -41,7 +94,11 @@ class OutboxRelay:
             self._paused_until = time.monotonic() + self.pause_after_failure
             log.warning("outbox publish deferred: %s: %s", type(exc).__name__, exc)
             return False
-        self._mark_published([row.id for row in rows])
+        ids = [row.id for row in rows]
+        if self.marks is not None:
+            self.marks.add(ids)
+        else:
+            self._mark_published(ids)
         return True
 
     def sweep(self, batch: int = SWEEP_BATCH) -> int:

@@ -63,7 +63,17 @@ class ServiceRuntime:
 
     @cached_property
     def relay(self) -> OutboxRelay:
-        return OutboxRelay(self.session_factory, CeleryEventPublisher(self.app))
+        return OutboxRelay(
+            self.session_factory,
+            CeleryEventPublisher(self.app),
+            mark_delay=self.definition.platform.outbox_mark_delay_seconds,
+        )
+
+    def flush_outbox_marks(self) -> None:
+        """Mark what this process published and has not marked yet (on worker shutdown)."""
+        relay: OutboxRelay | None = self.__dict__.get("relay")  # only if this process made one
+        if relay is not None and relay.marks is not None:
+            relay.marks.flush()
 
     @cached_property
     def dead_letters(self) -> DeadLetterStore:

@@ -28,6 +28,7 @@ class PlatformSettings(BaseSettings):
     retry_base_seconds: float = 60.0
     retry_max_attempts: int = 4
     outbox_sweep_seconds: float = 5.0
+    outbox_mark_delay_seconds: float = 0.2
     liveness_probe_seconds: float = 15.0
     beat_lock_seconds: int = 30
     beat_loop_seconds: float = 5.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -146,3 +147,44 @@ def test_events_committed_while_down_then_up_are_all_published_once(
     relay.sweep()
     assert sorted(order_ids(publisher)) == ["after", "before", "during"]
     assert order_ids(publisher)[-1] == "during", "the sweep caught up with the missed one"
+
+
+def test_deferred_marks_land_shortly_after_the_publishes(
+    db: sessionmaker[Session],
+) -> None:
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(db, publisher, mark_delay=0.2)
+    for order_id in ["o1", "o2", "o3"]:
+        commit_event(db, relay, order_id)
+
+    assert order_ids(publisher) == ["o1", "o2", "o3"], "published right after each commit"
+    deadline = time.monotonic() + 5
+    while relay.pending_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert relay.pending_count() == 0
+    assert all(row.published_at is not None and row.attempts == 1 for row in outbox(db))
+    assert relay.sweep() == 0
+    assert len(publisher.published) == 3, "nothing published twice"
+
+
+def test_a_deferred_mark_that_never_lands_only_costs_a_second_publish(
+    db: sessionmaker[Session],
+) -> None:
+    publisher = RecordingPublisher()
+    relay = OutboxRelay(db, publisher, mark_delay=3600)  # the process "dies" before marking
+    commit_event(db, relay, "o1")
+
+    assert relay.pending_count() == 1
+    assert relay.sweep() == 1
+    assert order_ids(publisher) == ["o1", "o1"], "the sweep publishes it again; inboxes dedupe"
+    assert relay.pending_count() == 0
+
+
+def test_flushing_deferred_marks_marks_at_once(db: sessionmaker[Session]) -> None:
+    relay = OutboxRelay(db, RecordingPublisher(), mark_delay=3600)
+    commit_event(db, relay, "o1")
+    assert relay.marks is not None
+
+    relay.marks.flush()  # what worker shutdown does
+
+    assert relay.pending_count() == 0
