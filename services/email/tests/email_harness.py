@@ -76,11 +76,13 @@ class CountingLimiter:
 
     def __init__(self, tokens: int, wait: float = 2.5) -> None:
         self.tokens, self.wait, self.asked = tokens, wait, 0
+        self.reserving: list[bool] = []
 
-    def acquire(self) -> None:
+    def acquire(self, reserve: bool = True) -> None:
         from switchboard_shared.ratelimit import RateLimited
 
         self.asked += 1
+        self.reserving.append(reserve)
         if self.tokens <= 0:
             raise RateLimited("test limit", self.wait)
         self.tokens -= 1

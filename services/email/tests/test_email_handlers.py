@@ -127,7 +127,7 @@ def test_no_token_raises_rate_limited_before_anything_is_sent(
     limiter = CountingLimiter(tokens=0, wait=2.5)
     with wired(SETTINGS, mailer, limiter), pytest.raises(RateLimited) as info:
         Sender(db).send({"to": "ada@example.com", "subject": "Hi", "text": "x"})
-    assert info.value.retry_after == 2.5
+    assert info.value.retry_after == 2.5 and limiter.reserving == [True]
     assert mailer.sent == [] and events(db) == []
 
 
@@ -299,6 +299,7 @@ def test_bulk_stops_at_the_rate_limit_and_resumes_where_it_stopped(
         steps = [next_slice(db) for _ in range(3)]
     assert steps[-1].finished
     assert mailer.to() == [f"u{i}@example.com" for i in range(6)]
+    assert not any(limiter.reserving)  # a slice re-queues whole: it never holds a slot
 
 
 def test_bulk_skips_suppressed_addresses(db: sessionmaker[Session], mailer: FakeMailer) -> None:

@@ -129,3 +129,36 @@ def test_two_workers_together_stay_under_the_shared_rate_limit(
     for i, start in enumerate(times):
         in_window = [t for t in times[i:] if t < start + window - jitter]
         assert len(in_window) <= limit, f"{len(in_window)} mails within {window - jitter}s"
+
+
+def test_a_burst_of_mails_waits_in_reserved_slots_with_one_requeue_each(
+    tmp_path: Path, sink: tuple[RecordingHandler, int]
+) -> None:
+    handler, port = sink
+    mails, rate = 12, 10.0  # one slot every 0.1 s
+    with ExitStack() as stack:
+        broker = stack.enter_context(redis_database())
+        (worker,) = start_workers(stack, broker, tmp_path, port, 1, C="2", EMAIL_RATE_LIMIT="10/s")
+        app = client(broker)
+        ids = [
+            send_command(app, SendEmail(to=f"user{i}@example.com", subject="Hi", text="x"))
+            for i in range(mails)
+        ]
+        for task_id in ids:
+            assert app.AsyncResult(task_id).get(timeout=30)["status"] == "sent"
+        log = worker.output()
+
+    times = sorted(r.at for r in handler.received)
+    assert len(times) == mails
+    assert times[-1] - times[0] >= (mails - 1) / rate - 0.2  # the limit held them back...
+    assert times[-1] - times[0] <= mails / rate + 1.0  # ...and nobody waited past its slot
+    requeues = {task_id: logged(log, task_id, "retry: Retry in") for task_id in ids}
+    assert max(requeues.values()) == 1, requeues  # one re-queue, then it went on its slot
+    assert sum(requeues.values()) >= mails - 2  # all but the first one or two waited
+    assert sum(logged(log, task_id, "slot reserved") for task_id in ids) == sum(requeues.values())
+
+
+def logged(log: str, task_id: str, text: str) -> int:
+    """Worker log lines of one task whose message contains `text`."""
+    entries = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return sum(e.get("task_id") == task_id and text in e.get("event", "") for e in entries)

@@ -21,13 +21,23 @@ def delay_seconds(countdown: float | None, eta: datetime | str | None) -> float:
     return (when - datetime.now(UTC)).total_seconds()
 
 
+def visibility_timeout(conf: Any) -> float:
+    return float((conf.broker_transport_options or {}).get("visibility_timeout", 3600))
+
+
+def reservation_horizon(conf: Any) -> float:
+    """How far ahead a rate-limit slot may be reserved: half the visibility timeout, so the
+    re-queue's countdown (and an early delivery's second one) stays well inside it."""
+    return visibility_timeout(conf) / 2
+
+
 def guard_delay(
     conf: Any, countdown: float | None = None, eta: datetime | str | None = None
 ) -> None:
     broker = str(conf.broker_url or "")
     if not broker.startswith(("redis", "rediss")):
         return
-    limit = float((conf.broker_transport_options or {}).get("visibility_timeout", 3600))
+    limit = visibility_timeout(conf)
     delay = delay_seconds(countdown, eta)
     if delay >= limit:
         raise ScheduleTooFar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from typing import Any, NoReturn
 
@@ -15,8 +16,14 @@ from .deadletters import CapturedMessage
 from .failures import FailureClass, classify, policies, retry_after_of
 from .logging import bind_task
 from .progress import celery_sink, reporting_to
-from .ratelimit import RateLimited
-from .scheduling import guard_delay
+from .ratelimit import (
+    SLOTS_HEADER,
+    RateLimited,
+    current_reservations,
+    reservations,
+    slots_from_header,
+)
+from .scheduling import guard_delay, reservation_horizon
 from .topology import event_type_of, events_queue_name
 
 log = logging.getLogger("switchboard.tasks")
@@ -55,22 +62,27 @@ class KitTask(Task):
             reason = f"poison message: delivered {deliveries} times without completing"
             self._dead_letter(FailureClass.RESOURCE, reason, None, deliveries)
             raise Ignore()
-        try:
-            with reporting_to(celery_sink(self)):
-                return self.run(*args, **kwargs)
-        except (Retry, Ignore):
-            raise
-        except RateLimited as exc:
-            self.run_again(exc.retry_after or 1.0, reason=exc)
-        except Exception as exc:
-            self._apply_policy(exc)
-            raise
+        held = slots_from_header(getattr(self.request, SLOTS_HEADER, None))
+        with reservations(held, reservation_horizon(self.app.conf)):
+            try:
+                with reporting_to(celery_sink(self)):
+                    return self.run(*args, **kwargs)
+            except (Retry, Ignore):
+                raise
+            except RateLimited as exc:
+                if exc.slot is not None:
+                    log.info("rate limited: slot reserved in %.2fs", exc.retry_after)
+                self.run_again(exc.retry_after or 1.0, reason=exc)
+            except Exception as exc:
+                self._apply_policy(exc)
+                raise
 
     def requeue(self, countdown: float = 0, *, args: Any = None, kwargs: Any = None) -> Any:
         """Publish this message again (same id, same queue, retry count unchanged), with
         `args`/`kwargs` replaced when given; the current run carries on."""
         if not self.runtime.platform.is_redis_broker:
-            countdown = max(1, round(countdown))  # RabbitMQ delays in whole seconds
+            # RabbitMQ delays in whole seconds; never early, or a reserved slot re-queues twice.
+            countdown = max(1, math.ceil(countdown))
         signature = self.signature_from_request(
             self.request, args, kwargs, countdown=countdown, retries=self.request.retries or 0
         )
@@ -120,6 +132,7 @@ class KitTask(Task):
     ) -> Any:
         """Events go back to this service's own queue, never through the exchange again."""
         signature = super().signature_from_request(request, args, kwargs, queue, **extra_options)
+        _carry_slots(signature.options)
         if event_type_of(self.name) is not None:
             signature.options.update(
                 exchange="", routing_key=events_queue_name(self.runtime.service)
@@ -180,3 +193,16 @@ class KitTask(Task):
             value = args[0].get("correlationid")
             return str(value) if value else None
         return None
+
+
+def _carry_slots(options: dict[str, Any]) -> None:
+    """The re-published message holds the slots this run reserved or has not used yet.
+
+    Never the ones it was delivered with (used ones would go twice), and none when published
+    outside the run (a lost worker's retry: its slots may have been used)."""
+    headers = dict(options.get("headers") or {})
+    headers.pop(SLOTS_HEADER, None)
+    run = current_reservations()
+    if run is not None and run.held:
+        headers[SLOTS_HEADER] = dict(run.held)
+    options["headers"] = headers

@@ -117,7 +117,7 @@ def _send_one(
         message = compose(post.sender, row.to, rendered)
     except (ValidationFailure, ValueError) as exc:
         return _fail(uow, row, "failed", str(exc))
-    post.limiter.acquire()
+    post.limiter.acquire(reserve=False)  # a slice re-queues whole: a slot would leak
     try:
         connection.send(message)
     except PermanentRejection as exc:
