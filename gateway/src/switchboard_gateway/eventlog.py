@@ -34,10 +34,42 @@ EVENT_LOG: Table = EventLogEntry.__table__  # type: ignore[assignment]
 ORDER_VIEWS: Table = OrderView.__table__  # type: ignore[assignment]
 
 
-def _insert(uow: UnitOfWork, table: Table) -> Any:
-    """INSERT for the session's dialect (both spell ON CONFLICT the same way)."""
-    dialect = postgresql if uow.session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+def _rank(column: Any) -> Any:
+    return case(RANK, value=column, else_=-1)
+
+
+def _order_upsert(dialect: Any, keep_amount: bool) -> Any:
+    statement = dialect.insert(ORDER_VIEWS)
+    new, old = statement.excluded, ORDER_VIEWS.c
+    return statement.on_conflict_do_update(
+        index_elements=[old.order_id],
+        set_={
+            "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
+            "amount": old.amount if keep_amount else new.amount,
+            "currency": old.currency if keep_amount else new.currency,
+            "supplier_id": func.coalesce(new.supplier_id, old.supplier_id),
+            "payment_id": func.coalesce(new.payment_id, old.payment_id),
+            "failure_reason": func.coalesce(new.failure_reason, old.failure_reason),
+            "updated_at": new.updated_at,
+        },
+    )
+
+
+class _Statements:
+    """Built once per dialect: building an upsert costs more than running it."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.log = dialect.insert(EVENT_LOG).on_conflict_do_nothing()
+        # Only order-created carries the order's amount; other events keep the stored one.
+        self.order_created = _order_upsert(dialect, keep_amount=False)
+        self.order_event = _order_upsert(dialect, keep_amount=True)
+
+
+_BY_DIALECT = {"postgresql": _Statements(postgresql), "sqlite": _Statements(sqlite)}
+
+
+def _statements(uow: UnitOfWork) -> _Statements:
+    return _BY_DIALECT[uow.session.get_bind().dialect.name]
 
 
 @registry.on(*(spec.model for spec in EVENTS.values()))
@@ -55,35 +87,20 @@ def record_event(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
         "data": envelope.data,
         "received_at": utcnow(),
     }
-    uow.session.execute(_insert(uow, EVENT_LOG).on_conflict_do_nothing(), row)
+    uow.session.execute(_statements(uow).log, row)
     if envelope.type in ORDER_STATUS_BY_EVENT and "order_id" in envelope.data:
         project_order(uow, envelope.type, envelope.data)
     if envelope.type in REPORT_EVENTS:
         project_report(uow, envelope)
 
 
-def _rank(column: Any) -> Any:
-    return case(RANK, value=column, else_=-1)
-
-
 def project_order(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> None:
     """One upsert: events arriving in any order (or concurrently) leave the furthest status."""
     status = ORDER_STATUS_BY_EVENT[event_type]
     now = utcnow()
-    statement = _insert(uow, ORDER_VIEWS)
-    new, old = statement.excluded, ORDER_VIEWS.c
-    created = event_type == "order-created"
-    statement = statement.on_conflict_do_update(
-        index_elements=[old.order_id],
-        set_={
-            "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
-            "amount": new.amount if created else old.amount,
-            "currency": new.currency if created else old.currency,
-            "supplier_id": func.coalesce(new.supplier_id, old.supplier_id),
-            "payment_id": func.coalesce(new.payment_id, old.payment_id),
-            "failure_reason": func.coalesce(new.failure_reason, old.failure_reason),
-            "updated_at": new.updated_at,
-        },
+    statements = _statements(uow)
+    statement = (
+        statements.order_created if event_type == "order-created" else statements.order_event
     )
     failure = (
         data.get("decline_code") or data.get("reason") if event_type == "payment-failed" else None
