@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from smtp_server import DEFERRED, REJECTED, RecordingHandler, self_signed_context, smtp_server
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +87,51 @@ def test_an_unreachable_server_is_a_network_failure() -> None:
     with pytest.raises(ClassifiedError, match="SMTP unreachable") as info:
         SmtpMailer(settings(free_port())).send(message("buyer@example.com"))
     assert classify(info.value) is FailureClass.NETWORK
+
+
+def sessions(handler: RecordingHandler) -> list[int]:
+    return [r.session for r in handler.received]
+
+
+def test_single_sends_share_one_connection(smtp: tuple[RecordingHandler, int]) -> None:
+    handler, port = smtp
+    mailer = SmtpMailer(settings(port))
+    for to in ("a@example.com", REJECTED, "b@example.com"):
+        with contextlib.suppress(PermanentRejection):  # a refusal leaves the connection usable
+            mailer.send(message(to))
+
+    assert handler.to() == ["a@example.com", "b@example.com"]
+    assert len(set(sessions(handler))) == 1
+
+
+def test_with_keepalive_off_each_mail_has_its_own_connection(
+    smtp: tuple[RecordingHandler, int],
+) -> None:
+    handler, port = smtp
+    mailer = SmtpMailer(settings(port, smtp_keepalive_seconds=0))
+    for to in ("a@example.com", "b@example.com"):
+        mailer.send(message(to))
+
+    assert len(set(sessions(handler))) == 2
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_mail_still_goes() -> None:
+    port = free_port()
+    first, second = RecordingHandler(), RecordingHandler()
+    server = Controller(first, hostname="127.0.0.1", port=port)
+    server.start()
+    mailer = SmtpMailer(settings(port))
+    mailer.send(message("a@example.com"))
+    server.stop()  # closes the kept connection, as a server restart (or idle timeout) does
+    server = Controller(second, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        mailer.send(message("b@example.com"))
+    finally:
+        server.stop()
+
+    assert first.to() == ["a@example.com"]
+    assert second.to() == ["b@example.com"]
 
 
 # --- the send command, end to end --------------------------------------------------------

@@ -19,6 +19,7 @@ class EmailSettings(ServiceSettings):
     smtp_starttls: bool = False
     smtp_ssl: bool = False
     smtp_timeout: float = 10.0
+    smtp_keepalive_seconds: float = 30.0
     ses_region: str = "us-east-1"
     ses_endpoint_url: str = ""
     sender: str = "Switchboard <no-reply@switchboard.local>"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
@@ -79,13 +82,58 @@ def _unreachable(exc: BaseException) -> ClassifiedError:
 
 
 class SmtpMailer:
+    """Single sends share one connection per worker process while it keeps being used
+    (`smtp_keepalive_seconds`): connecting, EHLO and QUIT per mail cost more than the mail."""
+
     def __init__(self, settings: EmailSettings) -> None:
         self.settings = settings
+        self._lock = threading.Lock()
+        self._kept: SmtpSession | None = None
+        self._kept_pid = 0
+        self._last_used = 0.0
 
     @retry_blips()
     def send(self, message: Message) -> None:
-        with self.session() as session:
-            session.send(message)
+        if self.settings.smtp_keepalive_seconds <= 0:
+            with self.session() as session:
+                session.send(message)
+            return
+        with self._lock:
+            session, reused = self._kept_session()
+            try:
+                session.send(message)
+            except (PermanentRejection, Deferred):
+                raise  # the recipient was refused; the connection is fine
+            except ClassifiedError as exc:
+                self._drop()
+                if not (reused and exc.failure_class is FailureClass.NETWORK):
+                    raise
+                # The server closed the idle connection: this message was not taken.
+                session, _ = self._kept_session()
+                session.send(message)
+            except BaseException:
+                self._drop()
+                raise
+            self._last_used = time.monotonic()
+
+    def _kept_session(self) -> tuple[SmtpSession, bool]:
+        """The process's open connection (and whether it was used before), or a new one."""
+        idle = time.monotonic() - self._last_used
+        kept = self._kept
+        if kept is not None and (
+            self._kept_pid != os.getpid() or idle > self.settings.smtp_keepalive_seconds
+        ):
+            self._drop()  # another process's socket, or one the server may have closed
+            kept = None
+        if kept is not None:
+            return kept, True
+        self._kept, self._kept_pid = SmtpSession(self.settings), os.getpid()
+        return self._kept, False
+
+    def _drop(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None and self._kept_pid == os.getpid():
+            kept.close()
 
     @contextmanager
     def session(self) -> Iterator[SmtpSession]:
