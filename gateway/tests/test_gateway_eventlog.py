@@ -134,3 +134,16 @@ def test_an_event_delivered_again_after_its_inbox_row_was_pruned_is_logged_once(
 
     assert logged(sessions) == 1
     assert view(sessions).status == "pending_payment"
+
+
+def test_a_redelivered_event_changes_nothing_and_keeps_no_inbox_row(
+    sessions: sessionmaker[Session],
+) -> None:
+    for envelope in (created(), paid()):
+        deliver(sessions, envelope)
+        deliver(sessions, envelope)
+
+    assert logged(sessions) == 2
+    assert view(sessions).status == "paid"
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(InboxRecord)) == 0

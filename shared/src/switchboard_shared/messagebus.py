@@ -38,6 +38,7 @@ class HandlerRegistry:
     events: dict[str, list[EventHandler]] = field(default_factory=dict)
     commands: dict[str, tuple[type[Command], CommandHandler]] = field(default_factory=dict)
     dependencies: dict[str, Any] = field(default_factory=dict)
+    idempotent: set[EventHandler] = field(default_factory=set)
 
     def provide(self, **dependencies: Any) -> None:
         """Adapters a handler asks for by parameter name (`mailer`, `stripe` …), set by bootstrap."""
@@ -55,10 +56,15 @@ class HandlerRegistry:
             )
         return fn(message, uow, **{name: available[name] for name in wanted})
 
-    def on(self, *models: type[Event]) -> Callable[[F], F]:
+    def on(self, *models: type[Event], idempotent: bool = False) -> Callable[[F], F]:
+        """`idempotent=True`: running the handler twice for one event leaves what running it
+        once does (upserts, monotonic projections), so the kit keeps no inbox row for it."""
+
         def register(fn: F) -> F:
             for model in models:
                 self.events.setdefault(model.type, []).append(fn)
+            if idempotent:
+                self.idempotent.add(fn)
             return fn
 
         return register
@@ -87,8 +93,9 @@ def handle_event(
         name = handler_name(fn)
         try:
             with uow_factory(MessageContext.caused_by(envelope)) as uow:
-                # Claiming is the duplicate check: one INSERT, no SELECT before it.
-                uow.record_handled(envelope.id, name)
+                if fn not in registry.idempotent:
+                    # Claiming is the duplicate check: one INSERT, no SELECT before it.
+                    uow.record_handled(envelope.id, name)
                 registry.call(fn, event, uow, envelope=envelope)
                 uow.commit()
         except DuplicateMessage:

@@ -173,6 +173,27 @@ def test_the_same_message_and_handler_twice_is_a_no_op(db: sessionmaker[Session]
     assert inbox_keys(db) == {(envelope.id, first[0])}
 
 
+def test_an_idempotent_handler_runs_on_every_delivery_and_keeps_no_inbox_row(
+    db: sessionmaker[Session],
+) -> None:
+    registry, runs = HandlerRegistry(), []
+
+    @registry.on(PaymentSucceeded, idempotent=True)
+    def set_size(event: PaymentSucceeded, work: SqlAlchemyUnitOfWork) -> None:
+        runs.append(event.order_id)
+        widget = work.session.get(Widget, event.order_id) or Widget(id=event.order_id, size=0)
+        widget.size = event.amount  # setting, not adding: twice is once
+        work.session.add(widget)
+
+    envelope = wrap(succeeded(), service="payments", context=MessageContext.new("ord_1"))
+    handle_event(envelope, registry, factory_for(db))
+    handle_event(envelope, registry, factory_for(db))
+
+    assert runs == ["ord_1", "ord_1"]
+    assert widgets(db) == {"ord_1": 500}
+    assert inbox_keys(db) == set()
+
+
 def test_inbox_is_per_handler(db: sessionmaker[Session]) -> None:
     with uow(db) as work:
         work.record_handled("m1", "svc.a")
