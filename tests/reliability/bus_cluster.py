@@ -46,6 +46,7 @@ class BusCluster:
     database_urls: dict[str, str]
     scratch: Path
     workers: dict[str, WorkerProcess] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {
@@ -57,7 +58,7 @@ class BusCluster:
             "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
         }
         env.update({f"{s.upper()}_DATABASE_URL": url for s, url in self.database_urls.items()})
-        return env
+        return env | self.extra_env
 
     def start(self, service: str, concurrency: int = 1) -> WorkerProcess:
         worker = WorkerProcess(
@@ -121,19 +122,24 @@ class BusCluster:
 
 
 @contextmanager
-def bus_cluster(broker: str, database: str, scratch: Path) -> Iterator[BusCluster]:
+def bus_cluster(
+    broker: str,
+    database: str,
+    scratch: Path,
+    services: tuple[str, ...] = SERVICES,
+    env: dict[str, str] | None = None,
+) -> Iterator[BusCluster]:
     with ExitStack() as stack:
         redis_url = stack.enter_context(redis_database())
         broker_url = redis_url if broker == "redis" else stack.enter_context(rabbit_vhost())
         if database == "sqlite":
-            urls = {s: f"sqlite:///{scratch / s}.db" for s in SERVICES}
+            urls = {s: f"sqlite:///{scratch / s}.db" for s in services}
         else:
-            urls = {s: stack.enter_context(pg_database()) for s in SERVICES}
-        cluster = BusCluster(broker, broker_url, redis_url, urls, scratch)
+            urls = {s: stack.enter_context(pg_database()) for s in services}
+        cluster = BusCluster(broker, broker_url, redis_url, urls, scratch, extra_env=env or {})
         try:
-            cluster.start("alpha", concurrency=2)
-            cluster.start("beta")
-            cluster.start("gamma")
+            for service in services:
+                cluster.start(service, concurrency=2 if service == "alpha" else 1)
             yield cluster
         finally:
             for worker in cluster.workers.values():

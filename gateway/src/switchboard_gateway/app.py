@@ -45,6 +45,7 @@ def build_definition(platform: PlatformSettings | None = None) -> ServiceDefinit
         metadata=Base.metadata,
         platform=platform or PlatformSettings(),
         beat_schedule=alert_schedule(),
+        batch_events=True,  # every event of the platform: logged in batches (ADR 0022)
     )
 
 

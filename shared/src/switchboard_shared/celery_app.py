@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
 
+from .batching import EventBatchConsumer, check_batchable
 from .beatlock import beat_settings
 from .commands import CORRELATION_HEADER
 from .context import MessageContext
@@ -213,7 +215,33 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
         runtime.create_schema()
         if _is_amqp(platform.broker_url):
             _declare_dead_letter_queue(app, definition)
+        if definition.batch_events:
+            _leave_events_queue_to_batches(sender.app, definition)
         runtime.after_fork()
+
+    batches: list[tuple[EventBatchConsumer, threading.Thread]] = []
+
+    @signals.worker_ready.connect(weak=False)
+    def _start_batches(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app or not definition.batch_events:
+            return
+        queue = next(
+            q for q in build_queues(definition) if q.name == events_queue_name(definition.name)
+        )
+        consumer = EventBatchConsumer(
+            app,
+            queue,
+            max_messages=platform.event_batch_max_messages,
+            max_wait=platform.event_batch_max_wait_seconds,
+        )
+        batches.append((consumer, consumer.start()))
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _stop_batches(**_: Any) -> None:
+        for consumer, thread in batches:
+            consumer.should_stop = True
+            thread.join(10)
+        batches.clear()
 
     @signals.worker_process_init.connect(weak=False)
     def _after_fork(**_: Any) -> None:
@@ -255,34 +283,26 @@ def _declare_dead_letter_queue(app: Celery, definition: ServiceDefinition) -> No
         dead_letter_queue(definition.name)(connection.default_channel).declare()
 
 
+def _leave_events_queue_to_batches(app: Celery, definition: ServiceDefinition) -> None:
+    """The batch consumer reads the events queue, so Celery's own consumer must not."""
+    consumed = dict(app.amqp.queues.consume_from)
+    consumed.pop(events_queue_name(definition.name), None)
+    app.amqp.queues.select(list(consumed))
+
+
 def _dead_letter_raw(
     app: Celery, definition: ServiceDefinition, name: str, task_id: str, message: Any, reason: str
 ) -> None:
     info = getattr(message, "delivery_info", {}) or {}
-    try:
-        body = message.decode() if message is not None else None
-    except Exception:  # the body itself may be what is broken
-        body = getattr(message, "body", b"")
-        body = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    captured = CapturedMessage(
-        task_id=task_id or "?",
-        task_name=name or "?",
-        queue=str(info.get("routing_key") or events_queue_name(definition.name)),
-        body={
-            "raw": body if isinstance(body, str | list | dict) else repr(body),
-            "headers": {
-                k: v
-                for k, v in (getattr(message, "headers", {}) or {}).items()
-                if isinstance(v, str | int | float | bool | type(None))
-            },
-            "delivery_info": {k: v for k, v in info.items() if isinstance(v, str | int | bool)},
-        },
-    )
+    queue = str(info.get("routing_key") or events_queue_name(definition.name))
+    captured = CapturedMessage.from_kombu(message, queue, name, task_id)
     app.runtime.dead_letters.add(captured, reason=reason, classification=FailureClass.VALIDATION)  # type: ignore[attr-defined]
     log.error("dead-lettered: %s", reason)
 
 
 def create_service_app(definition: ServiceDefinition) -> Celery:
+    if definition.batch_events:
+        check_batchable(definition)
     app = Celery(definition.name, set_as_current=False)
     _configure(app, definition)
     app.conf.update(beat_settings(definition.name, definition.platform))

@@ -44,6 +44,34 @@ class CapturedMessage:
             ),
         )
 
+    @classmethod
+    def from_kombu(
+        cls, message: Any, queue: str, task_name: str = "", task_id: str = ""
+    ) -> CapturedMessage:
+        """A broker message no task ran for; its args are kept (replayable) when it decodes."""
+        headers = {
+            k: v for k, v in (getattr(message, "headers", None) or {}).items() if _jsonable(v)
+        }
+        info = getattr(message, "delivery_info", None) or {}
+        task_name = task_name or str(headers.get("task", "?"))
+        task_id = task_id or str(headers.get("id", "?"))
+        kept: dict[str, Any] = {
+            "headers": headers,
+            "delivery_info": {k: v for k, v in info.items() if isinstance(v, str | int | bool)},
+        }
+        try:
+            body = message.decode() if message is not None else None
+        except Exception:  # the body itself may be what is broken
+            raw = getattr(message, "body", b"")
+            body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if isinstance(body, list | tuple) and len(body) >= 2:  # Celery protocol 2
+            args, kwargs = body[0], body[1]
+            if isinstance(args, list | tuple) and isinstance(kwargs, dict):
+                kept |= {"task": task_name, "id": task_id, "args": list(args), "kwargs": kwargs}
+                return cls(task_id, task_name, queue, _json_safe(kept))
+        raw_body = body if isinstance(body, str | list | dict) else repr(body)
+        return cls(task_id, task_name, queue, _json_safe({"raw": raw_body, **kept}))
+
 
 def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
     """Headers may carry datetimes (eta, expires): store them as ISO strings."""

@@ -35,6 +35,9 @@ class ServiceDefinition:
     task_routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     on_runtime: Callable[[ServiceRuntime], None] | None = None
+    # Consume the events queue in batches (switchboard_shared.batching, ADR 0022) instead of
+    # one Celery task per event; every event handler must then be idempotent.
+    batch_events: bool = False
 
     @property
     def default_queue(self) -> str:

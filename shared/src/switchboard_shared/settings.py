@@ -29,6 +29,8 @@ class PlatformSettings(BaseSettings):
     retry_max_attempts: int = 4
     outbox_sweep_seconds: float = 5.0
     outbox_mark_delay_seconds: float = 0.2
+    event_batch_max_messages: int = 200
+    event_batch_max_wait_seconds: float = 0.05
     liveness_probe_seconds: float = 15.0
     beat_lock_seconds: int = 30
     beat_loop_seconds: float = 5.0

@@ -1,0 +1,175 @@
+"""Consuming a service's events queue in batches, in one transaction each (ADR 0022).
+
+For a service whose every event handler is idempotent (`@registry.on(..., idempotent=True)`,
+no inbox row): the gateway, which logs every event of the platform. One Celery task per event
+costs the worker more than the handler's writes; here a thread of the worker's main process
+reads up to `event_batch_max_messages` messages, runs the handlers for all of them in one
+unit of work, commits, and only then acks them (a crash redelivers them; the handlers are
+idempotent). A batch that keeps failing is split: each message then runs alone and one that
+still fails is dead-lettered with its reason, so a poison message never holds up the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from kombu import Queue
+from kombu.message import Message
+from kombu.mixins import ConsumerMixin
+
+from .context import MessageContext
+from .contracts import Envelope
+from .deadletters import CapturedMessage
+from .envelopes import unwrap
+from .failures import FailureClass, ValidationFailure, classify
+from .liveness import stamp
+from .topology import event_task_name
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from .runtime import ServiceDefinition, ServiceRuntime
+
+log = logging.getLogger("switchboard.batching")
+
+BATCH_ATTEMPTS = 3  # whole-batch tries (a database blip) before splitting it
+STAMP_EVERY_S = 1.0
+
+
+def check_batchable(definition: ServiceDefinition) -> None:
+    """Batching skips the inbox, so every handler must be idempotent."""
+    registry = definition.registry
+    handlers = {fn for fns in registry.events.values() for fn in fns}
+    not_idempotent = sorted(
+        f"{fn.__module__}.{fn.__qualname__}" for fn in handlers - registry.idempotent
+    )
+    if not_idempotent:
+        raise ValueError(
+            f"{definition.name}: batch_events needs idempotent handlers; not: {not_idempotent}"
+        )
+
+
+class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
+    def __init__(self, app: Celery, queue: Queue, *, max_messages: int, max_wait: float) -> None:
+        self.app = app
+        self.runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
+        self.registry = self.runtime.definition.registry
+        self.queue = queue
+        self.connection = app.connection_for_read()
+        self.max_messages, self.max_wait = max_messages, max_wait
+        self.worker = f"{self.runtime.service}-batches@{socket.gethostname()}"
+        self.pending: list[Message] = []
+        self._oldest = 0.0
+        self._stamped = 0.0
+
+    # -- kombu ------------------------------------------------------------------------------
+    def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
+        consumer = consumer_class(
+            queues=[self.queue],
+            callbacks=[self.on_message],
+            accept=["json"],
+            prefetch_count=self.max_messages,
+        )
+        return [consumer]
+
+    def on_message(self, _body: Any, message: Message) -> None:
+        if not self.pending:
+            self._oldest = time.monotonic()
+        self.pending.append(message)
+        if len(self.pending) >= self.max_messages:
+            self.flush()
+
+    def on_iteration(self) -> None:
+        if self.pending and time.monotonic() - self._oldest >= self.max_wait:
+            self.flush()
+
+    def on_consume_end(self, connection: Any, channel: Any) -> None:
+        self.flush()  # stopping: what was read is handled and acked, not left to redelivery
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        self._dead_letter(message, f"undecodable message: {exc}", FailureClass.VALIDATION)
+        message.ack()
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(
+            target=self.run,
+            kwargs={"safety_interval": self.max_wait},
+            name=f"{self.queue.name}-batches",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    # -- batches ----------------------------------------------------------------------------
+    def flush(self) -> None:
+        messages, self.pending = self.pending, []
+        batch: list[tuple[Message, Envelope]] = []
+        for message in messages:
+            envelope = self._envelope(message)
+            if envelope is not None:
+                batch.append((message, envelope))
+        if batch:
+            self._handle(batch)
+        for message in messages:
+            if not message.acknowledged:
+                message.ack()
+        self._stamp(force=False)
+
+    def _envelope(self, message: Message) -> Envelope | None:
+        """The event a message carries; anything else is answered (liveness) or dead-lettered."""
+        task = str((message.headers or {}).get("task", ""))
+        if task == f"{self.runtime.service}.liveness_ack":
+            self._stamp(force=True)
+            return None
+        try:
+            body: Any = message.decode()
+            args: Any = body.get("args") if isinstance(body, dict) else body[0]  # protocol 1 / 2
+            envelope = Envelope.model_validate(args[0])
+            if task != event_task_name(envelope.type):
+                raise ValidationFailure(f"envelope type {envelope.type!r} sent as {task!r}")
+            unwrap(envelope)  # an unknown type or invalid data fails here, not in the batch
+        except Exception as exc:
+            self._dead_letter(message, f"invalid event message: {exc}", FailureClass.VALIDATION)
+            return None
+        return envelope
+
+    def _handle(self, batch: list[tuple[Message, Envelope]]) -> None:
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                self._apply([envelope for _, envelope in batch])
+                return
+            except Exception as exc:
+                log.warning("event batch of %d failed (attempt %d): %s", len(batch), attempt, exc)
+                time.sleep(0.2 * attempt)
+        for message, envelope in batch:  # split: the failing one goes, the rest commit
+            try:
+                self._apply([envelope])
+            except Exception as exc:
+                self._dead_letter(message, f"{type(exc).__name__}: {exc}", classify(exc))
+
+    def _apply(self, envelopes: list[Envelope]) -> None:
+        with self.runtime.uow(MessageContext.caused_by(envelopes[0])) as uow:
+            for envelope in envelopes:
+                uow.context = MessageContext.caused_by(envelope)
+                event = unwrap(envelope)
+                for fn in self.registry.events.get(envelope.type, []):
+                    self.registry.call(fn, event, uow, envelope=envelope)
+            uow.commit()
+
+    def _dead_letter(self, message: Message, reason: str, classification: FailureClass) -> None:
+        captured = CapturedMessage.from_kombu(message, self.queue.name)
+        self.runtime.dead_letters.add(captured, reason=reason, classification=classification)
+        log.error("dead-lettered from %s: %s", self.queue.name, reason)
+
+    def _stamp(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if force or now - self._stamped >= STAMP_EVERY_S:
+            self._stamped = now
+            try:
+                stamp(self.runtime.redis, self.runtime.service, self.queue.name, self.worker)
+            except Exception as exc:  # liveness must never stop consumption
+                log.warning("liveness stamp failed: %s", exc)

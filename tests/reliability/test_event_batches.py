@@ -1,0 +1,137 @@
+"""A service consuming its events queue in batches (ADR 0022), across real worker processes:
+Redis with SQLite and RabbitMQ with PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from bus_cluster import BusCluster, bus_cluster
+from celery import Celery
+from switchboard_shared.direct import send_to_queue
+from switchboard_shared.liveness import read
+from switchboard_shared.messagebus import HandlerRegistry
+from switchboard_shared.redis_checks import redis_client
+from switchboard_shared.runtime import ServiceDefinition
+from switchboard_shared.settings import ServiceSettings
+from switchboard_shared.testsupport import WorkerProcess, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+SERVICE = "batches"
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("redis", "sqlite"), ("rabbitmq", "postgresql")],
+    ids=["redis-sqlite", "rabbitmq-postgresql"],
+)
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BusCluster]:
+    broker, database = request.param
+    # A killed worker's unacked Redis messages come back after this, not after 2 hours.
+    env = {"SWITCHBOARD_VISIBILITY_TIMEOUT": "10"}
+    scratch = tmp_path_factory.mktemp(broker)
+    with bus_cluster(broker, database, scratch, services=(SERVICE,), env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def producer(cluster: BusCluster):  # type: ignore[no-untyped-def]
+    return cluster.producer()
+
+
+def probe() -> str:
+    return f"b-{uuid.uuid4().hex[:10]}"
+
+
+def worker(cluster: BusCluster) -> WorkerProcess:
+    return cluster.workers[SERVICE]
+
+
+def test_events_are_handled_in_batches_not_as_celery_tasks(cluster: BusCluster, producer) -> None:  # type: ignore[no-untyped-def]
+    probes = [cluster.publish(producer, probe()) for _ in range(60)]
+
+    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in probes), 60)
+    assert "Task event.probe-happened" not in worker(cluster).output()
+    assert cluster.inbox_count(SERVICE) == 0, "idempotent handlers keep no inbox rows"
+
+
+def test_a_poison_event_is_dead_lettered_and_its_batch_still_commits(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    good = [cluster.publish(producer, probe()) for _ in range(5)]
+    bad = cluster.publish(producer, probe(), batches="invalid")
+    good += [cluster.publish(producer, probe()) for _ in range(5)]
+
+    wait_until(lambda: any(bad in d.reason for d in cluster.dead_letters(SERVICE)), 60)
+    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in good), 30)
+    letter = next(d for d in cluster.dead_letters(SERVICE) if bad in d.reason)
+    assert letter.classification == "validation"
+    assert letter.task_name == "event.probe-happened"
+    assert letter.message["args"][0]["data"]["probe_id"] == bad, "kept whole: replayable"
+    assert cluster.effects(SERVICE, bad) == 0
+
+
+def test_a_malformed_message_is_dead_lettered_and_consumption_goes_on(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    client = Celery("intruder", broker=cluster.broker_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    send_to_queue(client, "event.probe-happened", f"{SERVICE}.events", args=["not an envelope"])
+
+    wait_until(
+        lambda: any("invalid event message" in d.reason for d in cluster.dead_letters(SERVICE)), 30
+    )
+    after = cluster.publish(producer, probe())
+    cluster.wait_effects(SERVICE, after)
+
+
+def test_liveness_probes_reach_the_batch_consumer(cluster: BusCluster) -> None:
+    client = Celery("ops", broker=cluster.broker_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    redis = redis_client(cluster.redis_url)
+
+    def healthy() -> bool:
+        send_to_queue(client, f"{SERVICE}.liveness_probe", f"{SERVICE}.normal")
+        time.sleep(1.0)
+        return all(q.healthy for q in read(redis, SERVICE, [f"{SERVICE}.events"], 5.0))
+
+    wait_until(healthy, 30)
+
+
+def test_worker_killed_mid_batch_redelivers_and_the_effect_happens_once(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    hung = cluster.publish(producer, probe(), batches="hang")
+    marker = cluster.scratch / f"{hung}.hung"
+    wait_until(marker.exists, 30)
+    os.killpg(worker(cluster).process.pid, signal.SIGKILL)  # the whole worker, mid-transaction
+    worker(cluster).process.wait(10)
+
+    cluster.start(SERVICE)  # unacked: redelivered (Redis after its visibility timeout)
+    cluster.wait_effects(SERVICE, hung, timeout=60)
+    time.sleep(1.0)
+    assert cluster.effects(SERVICE, hung) == 1
+    assert len(cluster.attempts(SERVICE, hung)) == 2, "redelivered once after the kill"
+
+
+def test_a_service_with_a_handler_that_is_not_idempotent_cannot_batch() -> None:
+    from probe_common import ProbeHappened
+    from switchboard_shared.celery_app import create_service_app
+
+    registry = HandlerRegistry()
+    registry.on(ProbeHappened)(lambda event, uow: None)
+    definition = ServiceDefinition(
+        name="unsafe",
+        command_queues=["unsafe.normal"],
+        registry=registry,
+        settings=ServiceSettings(database_url="sqlite://"),
+        batch_events=True,
+    )
+    with pytest.raises(ValueError, match="idempotent"):
+        create_service_app(definition)

@@ -1,0 +1,50 @@
+"""A probe service that consumes its events in batches: `celery -A probe_batches worker`.
+
+Its handler is idempotent (an upsert keyed by the probe id) and does what the event asks of
+it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test can kill it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from probe_common import Base, Effect, ProbeHappened
+from sqlalchemy import select
+from switchboard_shared.celery_app import create_service_app
+from switchboard_shared.failures import ValidationFailure
+from switchboard_shared.messagebus import HandlerRegistry
+from switchboard_shared.runtime import ServiceDefinition
+from switchboard_shared.settings import PlatformSettings, ServiceSettings
+from switchboard_shared.uow import UnitOfWork
+
+SERVICE = "batches"
+registry = HandlerRegistry()
+
+
+@registry.on(ProbeHappened, idempotent=True)
+def record(event: ProbeHappened, uow: UnitOfWork) -> None:
+    action = event.actions.get(SERVICE, "write")
+    with Path(event.scratch_dir, f"{SERVICE}-{event.probe_id}.attempts").open("a") as f:
+        f.write(f"{time.time()} {os.getpid()}\n")
+    if action == "invalid":
+        raise ValidationFailure(f"probe {event.probe_id} is not acceptable to {SERVICE}")
+    if action == "hang" and not Path(event.scratch_dir, f"{event.probe_id}.hung").exists():
+        Path(event.scratch_dir, f"{event.probe_id}.hung").write_text(str(os.getpid()))
+        time.sleep(120)
+    found = uow.session.scalar(select(Effect).where(Effect.probe_id == event.probe_id))
+    if found is None:  # idempotent: a redelivery finds the row and adds nothing
+        uow.session.add(Effect(probe_id=event.probe_id, service=SERVICE))
+
+
+definition = ServiceDefinition(
+    name=SERVICE,
+    command_queues=[f"{SERVICE}.normal"],
+    registry=registry,
+    settings=ServiceSettings(database_url=os.environ.get("BATCHES_DATABASE_URL", "")),
+    metadata=Base.metadata,
+    platform=PlatformSettings(),
+    batch_events=True,
+)
+app = create_service_app(definition)
