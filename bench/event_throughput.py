@@ -54,7 +54,7 @@ TARGETS = {
     "latency_p99_ms": 60.0,
 }
 COMMIT_BATCH = 100  # events per producer transaction when filling the outbox
-WORKER_CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "2"))
+WORKER_CONCURRENCY = 2
 
 
 # Each database's run builds its own apps with the same task names, as separate services would.

@@ -132,7 +132,7 @@ def process(
 
 @contextmanager
 def worker(app: str, env: dict[str, str], log_path: Path) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(app, env, log_path, concurrency=int(os.environ.get("BENCH_CONCURRENCY", "2")))
+    proc = WorkerProcess(app, env, log_path, concurrency=2)
     try:
         proc.start(timeout=60)
         yield proc
@@ -455,7 +455,9 @@ def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
 # --------------------------------------------------------------------------- main
 
 
-def run(n: int, rate: float, latency_n: int, chains: int, keep_logs: bool = False) -> dict[str, Any]:
+def run(
+    n: int, rate: float, latency_n: int, chains: int, keep_logs: bool = False
+) -> dict[str, Any]:
     log(
         f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
         f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
