@@ -68,3 +68,30 @@ def test_persist_zero_never_writes(tmp_path: Path) -> None:
         assert intent.status == "succeeded"
         time.sleep(1.0)
     assert not state.exists()
+
+
+def test_lists_read_their_own_type_in_order_and_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "lists.pickle"
+    with launcher(state, 0.2, "--from-scratch") as client:
+        emails = [f"c{i}@example.com" for i in range(3)]
+        for email in emails:
+            client.v1.customers.create({"email": email})
+        intent = client.v1.payment_intents.create(
+            {"amount": 1200, "currency": "eur", "payment_method": "pm_card_visa", "confirm": True}
+        )
+        latest = intent.latest_charge  # localstripe expands it
+        charge = latest if isinstance(latest, str) else latest.id
+        client.v1.refunds.create({"charge": charge, "amount": 200})
+
+        listed = client.v1.customers.list({"limit": 10})
+        assert [
+            c.email for c in listed.data
+        ] == emails  # in the store's order, as localstripe lists
+        refunds = client.v1.refunds.list({"charge": charge})
+        assert [r.amount for r in refunds.data] == [200]
+        assert client.v1.charges.retrieve(charge).amount_refunded == 200
+        wait_until(lambda: state.exists(), 10)
+        time.sleep(0.5)  # the write after the refund
+    with launcher(state, 0.2) as client:
+        assert len(client.v1.customers.list({"limit": 10}).data) == 3
+        assert client.v1.charges.retrieve(charge).amount_refunded == 200
