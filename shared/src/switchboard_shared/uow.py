@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +17,13 @@ from .records import InboxRecord, OutboxMessage
 
 # One prebuilt Core statement (its compiled form is cached): the ORM's unit-of-work flush cost
 # more than the INSERT itself on this once-per-message path.
-_INBOX_CLAIM = insert(cast(Table, InboxRecord.__table__))
+_INBOX = cast(Table, InboxRecord.__table__)
+_INBOX_CLAIM = insert(_INBOX)
+_INBOX_RESULT = (
+    update(_INBOX)
+    .where(_INBOX.c.message_id == bindparam("m"), _INBOX.c.handler == bindparam("h"))
+    .values(result=bindparam("r"))
+)
 
 
 class DuplicateMessage(Exception):
@@ -97,11 +103,10 @@ class SqlAlchemyUnitOfWork:
             raise DuplicateMessage(str(exc.orig)) from exc
 
     def store_result(self, message_id: str, handler: str, result: Any) -> None:
-        self.session.execute(
-            update(InboxRecord)
-            .where(InboxRecord.message_id == message_id, InboxRecord.handler == handler)
-            .values(result=result)
-        )
+        if result is not None:  # the claim stored None already
+            self.session.connection().execute(
+                _INBOX_RESULT, {"m": message_id, "h": handler, "r": result}
+            )
 
     def commit(self) -> None:
         try:
