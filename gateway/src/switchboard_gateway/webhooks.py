@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 import stripe
 from fastapi import APIRouter, HTTPException, Request
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from switchboard_shared.contracts import Event
 from twilio.request_validator import RequestValidator
 
@@ -68,12 +69,22 @@ async def stripe_webhook(
         )
         event = json.loads(body)
     except (ValueError, stripe.SignatureVerificationError) as exc:
-        _record_invalid(store, _ledger_row(request, "stripe", body, valid=False, error=str(exc)))
+        row = _ledger_row(request, "stripe", body, valid=False, error=str(exc))
+        await run_in_threadpool(_record_invalid, store, row)
         raise HTTPException(400, detail=f"Invalid Stripe webhook: {exc}") from exc
 
     received, correlation_id, subject = stripe_event(body.decode("utf-8", "replace"))
-    duplicate = record_verified(
-        store, request, "stripe", body, event["id"], received, correlation_id, subject
+    # The database write and the publish block: off the event loop, as a sync route would be.
+    duplicate = await run_in_threadpool(
+        record_verified,
+        store,
+        request,
+        "stripe",
+        body,
+        event["id"],
+        received,
+        correlation_id,
+        subject,
     )
     return {"received": True, "duplicate": duplicate}
 
@@ -128,13 +139,22 @@ async def twilio_status(request: Request, settings: SettingsDep, store: StoreDep
     signature = request.headers.get("x-twilio-signature", "")
     if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
         error = "X-Twilio-Signature does not match"
-        _record_invalid(store, _ledger_row(request, "twilio", body, valid=False, error=error))
+        row = _ledger_row(request, "twilio", body, valid=False, error=error)
+        await run_in_threadpool(_record_invalid, store, row)
         raise HTTPException(403, detail=f"Invalid Twilio callback: {error}")
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         raise HTTPException(400, detail="MessageSid and MessageStatus are required")
     received, correlation_id, subject = twilio_event(body.decode("utf-8", "replace"))
-    duplicate = record_verified(
-        store, request, "twilio", body, f"{sid}:{status}", received, correlation_id, subject
+    duplicate = await run_in_threadpool(
+        record_verified,
+        store,
+        request,
+        "twilio",
+        body,
+        f"{sid}:{status}",
+        received,
+        correlation_id,
+        subject,
     )
     return {"received": True, "duplicate": duplicate}
