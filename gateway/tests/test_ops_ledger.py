@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,39 @@ def test_a_task_moves_through_its_states_to_success(ledger: TaskLedger) -> None:
         0.4,
     )
     assert (row.queue, row.service, row.worker) == ("orders.normal", "orders", "orders@h")
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def test_the_reconcilers_success_never_erases_the_workers_runtime(ledger: TaskLedger) -> None:
+    events = task_events("orders.diagnose", runtime=2.5)
+    task_id, done = events[0]["uuid"], events[-1]["timestamp"]
+    from_backend = event_from_meta(
+        task_id, {"status": "SUCCESS", "result": {"ok": True}, "date_done": iso(done)}
+    )
+    assert from_backend is not None and "runtime" not in from_backend
+
+    ledger.writer.apply(events)
+    ledger.writer.apply([from_backend])  # folded after the worker's own task-succeeded
+    row = ledger.get(task_id)
+    assert row is not None and (row.state, row.runtime) == ("succeeded", 2.5)
+
+
+def test_a_success_known_only_from_the_backend_has_a_runtime_from_its_start(
+    ledger: TaskLedger,
+) -> None:
+    events = task_events("orders.diagnose", runtime=2.5)
+    task_id, done = events[0]["uuid"], events[-1]["timestamp"]
+    from_backend = event_from_meta(
+        task_id, {"status": "SUCCESS", "result": {"ok": True}, "date_done": iso(done)}
+    )
+    assert from_backend is not None
+
+    ledger.writer.apply([*events[:2], from_backend])
+    row = ledger.get(task_id)
+    assert row is not None and row.runtime == pytest.approx(2.5, abs=0.01)
 
 
 def test_events_out_of_order_never_move_a_task_backwards(ledger: TaskLedger) -> None:

@@ -153,10 +153,13 @@ def _retried(row: dict[str, Any], event: dict[str, Any], timestamp: float) -> No
 
 def _succeeded(row: dict[str, Any], event: dict[str, Any], timestamp: float) -> None:
     row["result"] = parse_result(event.get("result"))
-    row["runtime"] = event.get("runtime")
+    # The reconciler's event (from the result backend) has no runtime: it must not erase the
+    # one a worker's own task-succeeded brought, whichever of the two is folded last.
+    if event.get("runtime") is not None:
+        row["runtime"] = event["runtime"]
     row["progress"] = 100.0
-    row["completed_at"] = when(timestamp)
     row["error_type"] = row["error_message"] = None
+    _finished(row, timestamp)
 
 
 def _finished(row: dict[str, Any], timestamp: float) -> None:
