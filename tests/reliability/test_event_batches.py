@@ -77,6 +77,19 @@ def test_a_poison_event_is_dead_lettered_and_its_batch_still_commits(
     assert cluster.effects(SERVICE, bad) == 0
 
 
+def test_a_database_outage_holds_the_batch_and_it_commits_when_it_returns(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    flaky = cluster.publish(producer, probe(), batches="db-down:2")
+    others = [cluster.publish(producer, probe()) for _ in range(3)]
+
+    cluster.wait_effects(SERVICE, flaky, timeout=60)
+    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in others), 30)
+    assert len(cluster.attempts(SERVICE, flaky)) == 3, "two failed tries, then the commit"
+    assert not any(flaky in d.reason for d in cluster.dead_letters(SERVICE)), "never dead-lettered"
+    assert "again in" in worker(cluster).output()
+
+
 def test_a_malformed_message_is_dead_lettered_and_consumption_goes_on(
     cluster: BusCluster, producer
 ) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """A probe service that consumes its events in batches: `celery -A probe_batches worker`.
 
 Its handler is idempotent (an upsert keyed by the probe id) and does what the event asks of
-it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test can kill it).
+it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test can kill it),
+`db-down:N` (its first N runs fail as a lost database connection would).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from probe_common import Base, Effect, ProbeHappened
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.failures import ValidationFailure
 from switchboard_shared.messagebus import HandlerRegistry
@@ -26,8 +28,13 @@ registry = HandlerRegistry()
 @registry.on(ProbeHappened, idempotent=True)
 def record(event: ProbeHappened, uow: UnitOfWork) -> None:
     action = event.actions.get(SERVICE, "write")
-    with Path(event.scratch_dir, f"{SERVICE}-{event.probe_id}.attempts").open("a") as f:
+    attempts = Path(event.scratch_dir, f"{SERVICE}-{event.probe_id}.attempts")
+    with attempts.open("a") as f:
         f.write(f"{time.time()} {os.getpid()}\n")
+    if action.startswith("db-down:") and len(attempts.read_text().splitlines()) <= int(
+        action.split(":")[1]
+    ):
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
     if action == "invalid":
         raise ValidationFailure(f"probe {event.probe_id} is not acceptable to {SERVICE}")
     if action == "hang" and not Path(event.scratch_dir, f"{event.probe_id}.hung").exists():

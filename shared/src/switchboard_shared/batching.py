@@ -5,8 +5,10 @@ no inbox row): the gateway, which logs every event of the platform. One Celery t
 costs the worker more than the handler's writes; here a thread of the worker's main process
 reads up to `event_batch_max_messages` messages, runs the handlers for all of them in one
 unit of work, commits, and only then acks them (a crash redelivers them; the handlers are
-idempotent). A batch that keeps failing is split: each message then runs alone and one that
-still fails is dead-lettered with its reason, so a poison message never holds up the rest.
+idempotent). A batch that fails for a reason a retry can fix (the database is down) is tried
+again after a growing pause, its messages still unacked. One that fails for any other reason
+is split: each message runs alone, and one that still fails is dead-lettered with its reason,
+so a poison message never holds up the rest.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from .context import MessageContext
 from .contracts import Envelope
 from .deadletters import CapturedMessage
 from .envelopes import unwrap
-from .failures import FailureClass, ValidationFailure, classify
+from .failures import FailureClass, ValidationFailure, classify, policies
 from .liveness import stamp
+from .messagebus import handler_name
 from .topology import event_task_name
 
 if TYPE_CHECKING:
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.batching")
 
-BATCH_ATTEMPTS = 3  # whole-batch tries (a database blip) before splitting it
+RETRY_MAX_S = 10.0  # the longest pause between tries while the database is down
 STAMP_EVERY_S = 1.0
 
 
@@ -44,9 +47,7 @@ def check_batchable(definition: ServiceDefinition) -> None:
     """Batching skips the inbox, so every handler must be idempotent."""
     registry = definition.registry
     handlers = {fn for fns in registry.events.values() for fn in fns}
-    not_idempotent = sorted(
-        f"{fn.__module__}.{fn.__qualname__}" for fn in handlers - registry.idempotent
-    )
+    not_idempotent = sorted(handler_name(fn) for fn in handlers - registry.idempotent)
     if not_idempotent:
         raise ValueError(
             f"{definition.name}: batch_events needs idempotent handlers; not: {not_idempotent}"
@@ -65,6 +66,8 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         self.pending: list[Message] = []
         self._oldest = 0.0
         self._stamped = 0.0
+        self._retry_at = 0.0
+        self._failures = 0
 
     # -- kombu ------------------------------------------------------------------------------
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
@@ -106,17 +109,27 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
 
     # -- batches ----------------------------------------------------------------------------
     def flush(self) -> None:
+        try:
+            self._flush()
+        except Exception:  # the consumer thread must not die; what is pending stays pending
+            log.exception("event batch flush failed")
+
+    def _flush(self) -> None:
+        if not self.pending or time.monotonic() < self._retry_at:
+            return
         messages, self.pending = self.pending, []
         batch: list[tuple[Message, Envelope]] = []
         for message in messages:
             envelope = self._envelope(message)
-            if envelope is not None:
+            if envelope is None:
+                message.ack()  # answered (liveness) or dead-lettered
+            else:
                 batch.append((message, envelope))
-        if batch:
-            self._handle(batch)
-        for message in messages:
-            if not message.acknowledged:
-                message.ack()
+        done = self._handle(batch) if batch else []
+        for message in done:
+            message.ack()
+        # What could not be handled yet (the database is down) stays unacked and goes again.
+        self.pending = [message for message, _ in batch if message not in done] + self.pending
         self._stamp(force=False)
 
     def _envelope(self, message: Message) -> Envelope | None:
@@ -137,19 +150,41 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
             return None
         return envelope
 
-    def _handle(self, batch: list[tuple[Message, Envelope]]) -> None:
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
-            try:
-                self._apply([envelope for _, envelope in batch])
-                return
-            except Exception as exc:
-                log.warning("event batch of %d failed (attempt %d): %s", len(batch), attempt, exc)
-                time.sleep(0.2 * attempt)
-        for message, envelope in batch:  # split: the failing one goes, the rest commit
+    def _handle(self, batch: list[tuple[Message, Envelope]]) -> list[Message]:
+        """The messages handled: committed, or dead-lettered for a failure a retry cannot fix.
+        A retryable failure (the database is down) leaves the rest for after a backoff."""
+        try:
+            self._apply([envelope for _, envelope in batch])
+            self._failures = 0
+            return [message for message, _ in batch]
+        except Exception as exc:
+            if self._retry_later(exc, len(batch)):
+                return []
+        handled: list[Message] = []  # a failure no retry fixes: find it, one message at a time
+        for message, envelope in batch:
             try:
                 self._apply([envelope])
             except Exception as exc:
-                self._dead_letter(message, f"{type(exc).__name__}: {exc}", classify(exc))
+                if self._retry_later(exc, 1):
+                    break
+                try:
+                    self._dead_letter(message, f"{type(exc).__name__}: {exc}", classify(exc))
+                except Exception as store_exc:
+                    self._retry_later(store_exc, 1)
+                    break
+            handled.append(message)
+        return handled
+
+    def _retry_later(self, exc: Exception, size: int) -> bool:
+        if not policies()[classify(exc)].retries:
+            return False
+        self._failures += 1
+        delay = min(RETRY_MAX_S, 0.2 * 2 ** min(self._failures, 8))
+        self._retry_at = time.monotonic() + delay
+        log.warning(
+            "event batch of %d: %s: %s; again in %.1fs", size, type(exc).__name__, exc, delay
+        )
+        return True
 
     def _apply(self, envelopes: list[Envelope]) -> None:
         with self.runtime.uow(MessageContext.caused_by(envelopes[0])) as uow:

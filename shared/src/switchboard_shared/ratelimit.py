@@ -176,9 +176,13 @@ class TokenBucket:
         self.burst = max(1.0, burst)
         self._take = Script(None, _TAKE.encode())  # type: ignore[arg-type]  # client per call
 
+    @property
+    def _interval(self) -> float:
+        return 1 / self.rate.per_second
+
     def take(self, reserve: bool = False, max_wait: float = DEFAULT_MAX_WAIT) -> Verdict:
         """One call of the script: granted, reserved (not granted, with a slot) or denied."""
-        interval = 1 / self.rate.per_second
+        interval = self._interval
         args = [interval, (self.burst - 1) * interval, int(reserve), max_wait]
         granted, wait, slot = self._take(keys=[self.key], args=args, client=self._redis())
         if int(granted):
@@ -214,11 +218,15 @@ class TokenBucket:
         # Redis's clock, as the slot's: a worker on another host may run ahead or behind.
         seconds, micros = self._redis().time()
         early = at - (seconds + micros / 1_000_000)
-        if early <= SLOT_TOLERANCE:
-            del run.held[self.key]
+        if early > SLOT_TOLERANCE:
+            message = f"rate limit {self.key!r}: slot in {early:.2f}s (delivered early)"
+            raise RateLimited(message, min(early, run.max_wait), Slot(self.key, at))
+        del run.held[self.key]
+        if -early <= self._interval / 2:
             return None
-        message = f"rate limit {self.key!r}: slot in {early:.2f}s (delivered early)"
-        raise RateLimited(message, min(early, run.max_wait), Slot(self.key, at))
+        # Came back too late (a busy worker): going now could crowd the next slots' window, so
+        # this caller takes the schedule afresh like any other.
+        self.acquire()
 
 
 def limiter_for(redis: Callable[[], Any], key: str, rate: str, burst: float = 1.0) -> Limiter:

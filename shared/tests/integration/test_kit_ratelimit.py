@@ -118,20 +118,38 @@ def test_a_backlog_gets_distinct_slots_one_interval_apart(redis_url: str) -> Non
 
 def test_a_slot_presented_on_time_goes_without_taking_another(redis_url: str) -> None:
     client = redis_client(redis_url)
-    bucket = TokenBucket(lambda: client, "present", Rate(10, 1))
+    bucket = TokenBucket(lambda: client, "present", Rate(2, 1))  # 0.5 s apart
     assert bucket.take().granted
     with reservations({}, max_wait=60) as run, pytest.raises(RateLimited) as info:
         bucket.acquire()
     slot = info.value.slot
     assert slot is not None and run.held == {bucket.key: slot.at}
-    assert info.value.retry_after == pytest.approx(0.1, abs=0.02)
+    assert info.value.retry_after == pytest.approx(0.5, abs=0.05)
 
     time.sleep(info.value.retry_after)
     with reservations(run.held, max_wait=60) as again:
         bucket.acquire()  # the slot: no script call, nothing new taken
         assert again.held == {}
     fresh = bucket.take(reserve=True)  # still behind the slot just used
-    assert fresh.slot == pytest.approx(slot.at + 0.1, abs=1e-4)
+    assert fresh.slot == pytest.approx(slot.at + 0.5, abs=1e-4)
+
+
+def test_a_slot_presented_too_late_takes_the_schedule_afresh(redis_url: str) -> None:
+    """Going on a long-past slot could put two sends closer than the limit allows."""
+    client = redis_client(redis_url)
+    bucket = TokenBucket(lambda: client, "late", Rate(5, 1))  # 0.2 s apart
+    assert bucket.take().granted
+    owed = bucket.take(reserve=True)
+    assert owed.slot is not None
+    behind = bucket.take(reserve=True)  # another message queued right behind it
+    assert behind.slot is not None
+
+    time.sleep(owed.wait + 0.15)  # more than half an interval past the slot
+    with reservations({bucket.key: owed.slot}, max_wait=60), pytest.raises(RateLimited) as info:
+        bucket.acquire()
+    assert info.value.slot is not None and info.value.slot.at == pytest.approx(
+        behind.slot + 0.2, abs=1e-4
+    ), "a new slot behind the queue, not a send on the stale one"
 
 
 def test_a_slot_presented_early_waits_again_for_the_same_slot(redis_url: str) -> None:
