@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from probe_common import Effect, ProbeHappened
@@ -29,6 +30,12 @@ from switchboard_shared.testsupport import (
 )
 
 SUPPORT = Path(__file__).parents[1] / "support"
+# Each broker paired with a database, so both databases carry every bus suite:
+# `@pytest.fixture(scope="module", **PAIRINGS)` and `broker, database = request.param`.
+PAIRINGS: dict[str, Any] = {
+    "params": [("redis", "sqlite"), ("rabbitmq", "postgresql")],
+    "ids": ["redis-sqlite", "rabbitmq-postgresql"],
+}
 SERVICES = ("alpha", "beta", "gamma")
 
 

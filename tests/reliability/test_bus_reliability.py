@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bus_cluster import BusCluster, bus_cluster, proxy_for, via_proxy
+from bus_cluster import PAIRINGS, BusCluster, bus_cluster, proxy_for, via_proxy
 from celery import Celery
 from celery.events.receiver import EventReceiver
 from switchboard_shared.direct import send_to_queue
@@ -24,22 +24,13 @@ from switchboard_shared.testsupport import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-@pytest.fixture(
-    scope="module",
-    params=[("redis", "sqlite"), ("rabbitmq", "postgresql")],
-    ids=["redis-sqlite", "rabbitmq-postgresql"],
-)
+@pytest.fixture(scope="module", **PAIRINGS)
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BusCluster]:
     broker, database = request.param
     with bus_cluster(broker, database, tmp_path_factory.mktemp(broker)) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def producer(cluster: BusCluster):  # type: ignore[no-untyped-def]
-    return cluster.producer()
 
 
 def probe() -> str:

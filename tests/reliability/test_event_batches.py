@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from bus_cluster import BusCluster, bus_cluster
+from bus_cluster import PAIRINGS, BusCluster, bus_cluster
 from celery import Celery
 from switchboard_shared.direct import send_to_queue
 from switchboard_shared.liveness import read
@@ -24,11 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 SERVICE = "batches"
 
 
-@pytest.fixture(
-    scope="module",
-    params=[("redis", "sqlite"), ("rabbitmq", "postgresql")],
-    ids=["redis-sqlite", "rabbitmq-postgresql"],
-)
+@pytest.fixture(scope="module", **PAIRINGS)
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BusCluster]:
@@ -38,11 +34,6 @@ def cluster(
     scratch = tmp_path_factory.mktemp(broker)
     with bus_cluster(broker, database, scratch, services=(SERVICE,), env=env) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def producer(cluster: BusCluster):  # type: ignore[no-untyped-def]
-    return cluster.producer()
 
 
 def probe() -> str:

@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kombu import Queue
@@ -24,7 +25,7 @@ from kombu.message import Message
 from kombu.mixins import ConsumerMixin
 
 from .context import MessageContext
-from .contracts import Envelope
+from .contracts import Envelope, Event
 from .deadletters import CapturedMessage
 from .envelopes import unwrap
 from .failures import FailureClass, ValidationFailure, classify, policies
@@ -52,6 +53,13 @@ def check_batchable(definition: ServiceDefinition) -> None:
         raise ValueError(
             f"{definition.name}: batch_events needs idempotent handlers; not: {not_idempotent}"
         )
+
+
+@dataclass(frozen=True)
+class _Item:
+    message: Message
+    envelope: Envelope
+    event: Event
 
 
 class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
@@ -118,21 +126,21 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         if not self.pending or time.monotonic() < self._retry_at:
             return
         messages, self.pending = self.pending, []
-        batch: list[tuple[Message, Envelope]] = []
+        batch: list[_Item] = []
         for message in messages:
-            envelope = self._envelope(message)
-            if envelope is None:
+            item = self._parse(message)
+            if item is None:
                 message.ack()  # answered (liveness) or dead-lettered
             else:
-                batch.append((message, envelope))
-        done = self._handle(batch) if batch else []
-        for message in done:
-            message.ack()
+                batch.append(item)
+        done = self._handle(batch) if batch else 0
+        for item in batch[:done]:
+            item.message.ack()
         # What could not be handled yet (the database is down) stays unacked and goes again.
-        self.pending = [message for message, _ in batch if message not in done] + self.pending
+        self.pending = [item.message for item in batch[done:]] + self.pending
         self._stamp(force=False)
 
-    def _envelope(self, message: Message) -> Envelope | None:
+    def _parse(self, message: Message) -> _Item | None:
         """The event a message carries; anything else is answered (liveness) or dead-lettered."""
         task = str((message.headers or {}).get("task", ""))
         if task == f"{self.runtime.service}.liveness_ack":
@@ -144,36 +152,35 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
             envelope = Envelope.model_validate(args[0])
             if task != event_task_name(envelope.type):
                 raise ValidationFailure(f"envelope type {envelope.type!r} sent as {task!r}")
-            unwrap(envelope)  # an unknown type or invalid data fails here, not in the batch
+            event = unwrap(envelope)  # an unknown type or invalid data fails here, not in a batch
         except Exception as exc:
             self._dead_letter(message, f"invalid event message: {exc}", FailureClass.VALIDATION)
             return None
-        return envelope
+        return _Item(message, envelope, event)
 
-    def _handle(self, batch: list[tuple[Message, Envelope]]) -> list[Message]:
-        """The messages handled: committed, or dead-lettered for a failure a retry cannot fix.
-        A retryable failure (the database is down) leaves the rest for after a backoff."""
+    def _handle(self, batch: list[_Item]) -> int:
+        """How many of the batch, from the start, are done: committed, or dead-lettered for a
+        failure no retry fixes. A retryable failure (the database is down) stops there; the
+        rest goes again after a backoff."""
         try:
-            self._apply([envelope for _, envelope in batch])
+            self._apply(batch)
             self._failures = 0
-            return [message for message, _ in batch]
+            return len(batch)
         except Exception as exc:
             if self._retry_later(exc, len(batch)):
-                return []
-        handled: list[Message] = []  # a failure no retry fixes: find it, one message at a time
-        for message, envelope in batch:
+                return 0
+        for done, item in enumerate(batch):  # find what fails: one message at a time
             try:
-                self._apply([envelope])
+                self._apply([item])
             except Exception as exc:
                 if self._retry_later(exc, 1):
-                    break
+                    return done
                 try:
-                    self._dead_letter(message, f"{type(exc).__name__}: {exc}", classify(exc))
+                    self._dead_letter(item.message, f"{type(exc).__name__}: {exc}", classify(exc))
                 except Exception as store_exc:
                     self._retry_later(store_exc, 1)
-                    break
-            handled.append(message)
-        return handled
+                    return done
+        return len(batch)
 
     def _retry_later(self, exc: Exception, size: int) -> bool:
         if not policies()[classify(exc)].retries:
@@ -186,13 +193,12 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         )
         return True
 
-    def _apply(self, envelopes: list[Envelope]) -> None:
-        with self.runtime.uow(MessageContext.caused_by(envelopes[0])) as uow:
-            for envelope in envelopes:
-                uow.context = MessageContext.caused_by(envelope)
-                event = unwrap(envelope)
-                for fn in self.registry.events.get(envelope.type, []):
-                    self.registry.call(fn, event, uow, envelope=envelope)
+    def _apply(self, items: list[_Item]) -> None:
+        with self.runtime.uow(MessageContext.caused_by(items[0].envelope)) as uow:
+            for item in items:
+                uow.context = MessageContext.caused_by(item.envelope)
+                for fn in self.registry.events.get(item.envelope.type, []):
+                    self.registry.call(fn, item.event, uow, envelope=item.envelope)
             uow.commit()
 
     def _dead_letter(self, message: Message, reason: str, classification: FailureClass) -> None:

@@ -225,9 +225,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
     def _start_batches(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", None) is not app or not definition.batch_events:
             return
-        queue = next(
-            q for q in build_queues(definition) if q.name == events_queue_name(definition.name)
-        )
+        queue = sender.app.amqp.queues[events_queue_name(definition.name)]  # declared, not consumed
         consumer = EventBatchConsumer(
             app,
             queue,
