@@ -72,9 +72,6 @@ class FakeUnitOfWork:
             wrap(event, service=self.service, context=self.context, subject=subject)
         )
 
-    def already_handled(self, message_id: str, handler: str) -> bool:
-        return (message_id, handler) in self.store.inbox
-
     def handled_result(self, message_id: str, handler: str) -> Any:
         return self.store.inbox.get((message_id, handler))
 
