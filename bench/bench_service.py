@@ -1,7 +1,8 @@
 """The bench's sink service: one event handler doing one small DB write (plus the kit's inbox).
 
 `celery -A bench_service worker` with `bench/` on PYTHONPATH; configured from the environment:
-BENCH_BROKER_URL, BENCH_REDIS_URL, BENCH_DATABASE_URL (the sink's own database).
+BENCH_BROKER_URL, BENCH_REDIS_URL, BENCH_DATABASE_URL (the sink's own database),
+BENCH_BATCH_EVENTS=1 (consume events in batches).
 """
 
 from __future__ import annotations
@@ -62,9 +63,17 @@ def record(event: BenchHappened, uow: UnitOfWork) -> None:
 
 
 def build(
-    service: str, broker_url: str, redis_url: str, database_url: str, handlers: bool = True
+    service: str,
+    broker_url: str,
+    redis_url: str,
+    database_url: str,
+    handlers: bool = True,
+    batch_events: bool = False,
 ) -> Celery:
-    """A kit service app; the sink has the handler, the source (producer) has none."""
+    """A kit service app; the sink has the handler, the source (producer) has none.
+
+    `batch_events`: the sink consumes its events queue in batches (ADR 0022), else as one
+    Celery task per event."""
     definition = ServiceDefinition(
         name=service,
         command_queues=[f"{service}.normal"],
@@ -72,6 +81,7 @@ def build(
         settings=ServiceSettings(database_url=database_url),
         metadata=Base.metadata if handlers else None,
         platform=PlatformSettings(broker_url=broker_url, redis_url=redis_url),
+        batch_events=batch_events,
     )
     app = create_service_app(definition)
     # Profiling experiments only (`--sink-conf`): Celery settings laid over the kit's.
@@ -89,5 +99,6 @@ def __getattr__(name: str) -> Celery:
         os.environ["BENCH_BROKER_URL"],
         os.environ.get("BENCH_REDIS_URL") or os.environ["BENCH_BROKER_URL"],
         os.environ["BENCH_DATABASE_URL"],
+        batch_events=os.environ.get("BENCH_BATCH_EVENTS") == "1",
     )
     return app

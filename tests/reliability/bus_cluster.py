@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.context import MessageContext
 from switchboard_shared.db import create_db_engine
 from switchboard_shared.messagebus import HandlerRegistry
-from switchboard_shared.records import DeadLetter, InboxRecord
+from switchboard_shared.records import DeadLetter, InboxRecord, OutboxMessage
 from switchboard_shared.runtime import ServiceDefinition, ServiceRuntime
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.testsupport import (
@@ -96,21 +97,34 @@ class BusCluster:
             uow.commit()
         return probe_id
 
+    def outbox_envelope(self, runtime: ServiceRuntime, probe_id: str) -> dict[str, Any]:
+        """The envelope the producer published for a probe, to deliver it again."""
+        with runtime.session_factory() as session:
+            probe = OutboxMessage.envelope["data"]["probe_id"].as_string()
+            return dict(
+                session.scalars(select(OutboxMessage).where(probe == probe_id)).one().envelope
+            )
+
     def session(self, service: str) -> Session:
         return Session(create_db_engine(self.database_urls[service]))
 
-    def effects(self, service: str, probe_id: str) -> int:
+    def effects(self, service: str, probe_id: str, by: str | None = None) -> int:
+        """Effect rows for the probe in the service's database (`by`: only this writer's)."""
+        query = select(func.count()).select_from(Effect).where(Effect.probe_id == probe_id)
+        if by is not None:
+            query = query.where(Effect.service == by)
         with self.session(service) as s:
-            return (
-                s.scalar(
-                    select(func.count()).select_from(Effect).where(Effect.probe_id == probe_id)
-                )
-                or 0
-            )
+            return s.scalar(query) or 0
 
     def inbox_count(self, service: str) -> int:
         with self.session(service) as s:
             return s.scalar(select(func.count()).select_from(InboxRecord)) or 0
+
+    def inbox_handlers(self, service: str) -> Counter[str]:
+        """Inbox rows per handler name (its last dotted part)."""
+        with self.session(service) as s:
+            names = s.scalars(select(InboxRecord.handler))
+            return Counter(name.rsplit(".", 1)[-1] for name in names)
 
     def dead_letters(self, service: str) -> list[DeadLetter]:
         with self.session(service) as s:

@@ -52,15 +52,7 @@ def test_same_event_delivered_twice_has_one_effect(cluster: BusCluster, producer
     probe_id = probe()
     cluster.publish(producer, probe_id)
     cluster.wait_effects("alpha", probe_id)
-    with producer.session_factory() as session:
-        from switchboard_shared.records import OutboxMessage
-
-        envelope = (
-            session.query(OutboxMessage)
-            .filter(OutboxMessage.envelope["data"]["probe_id"].as_string() == probe_id)
-            .one()
-            .envelope
-        )
+    envelope = cluster.outbox_envelope(producer, probe_id)
     producer.relay.publisher.publish([envelope, envelope])
     wait_until(lambda: cluster.workers["alpha"].output().count(envelope["id"]) >= 3, 30)
     wait_until(lambda: cluster.workers["beta"].output().count(envelope["id"]) >= 3, 30)

@@ -22,6 +22,7 @@ from switchboard_shared.testsupport import WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 SERVICE = "batches"
+IDEMPOTENT = "batches-idem"  # the effects of the probe's idempotent handler (no inbox row)
 
 
 @pytest.fixture(scope="module", **PAIRINGS)
@@ -44,12 +45,37 @@ def worker(cluster: BusCluster) -> WorkerProcess:
     return cluster.workers[SERVICE]
 
 
+def handled_once(cluster: BusCluster, probe_id: str) -> bool:
+    """Both handlers' effects are there, once each."""
+    return (
+        cluster.effects(SERVICE, probe_id, by=SERVICE) == 1
+        and cluster.effects(SERVICE, probe_id, by=IDEMPOTENT) == 1
+    )
+
+
 def test_events_are_handled_in_batches_not_as_celery_tasks(cluster: BusCluster, producer) -> None:  # type: ignore[no-untyped-def]
     probes = [cluster.publish(producer, probe()) for _ in range(60)]
 
-    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in probes), 60)
+    wait_until(lambda: all(handled_once(cluster, p) for p in probes), 60)
     assert "Task event.probe-happened" not in worker(cluster).output()
-    assert cluster.inbox_count(SERVICE) == 0, "idempotent handlers keep no inbox rows"
+    handlers = cluster.inbox_handlers(SERVICE)
+    assert handlers["record"] >= 60, "the inbox handler claimed each event"
+    assert handlers["record_idempotent"] == 0, "idempotent handlers keep no inbox rows"
+
+
+def test_the_same_event_delivered_again_in_one_batch_or_later_has_one_effect(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    repeated = cluster.publish(producer, probe())
+    wait_until(lambda: handled_once(cluster, repeated), 30)
+    envelope = cluster.outbox_envelope(producer, repeated)
+
+    producer.relay.publisher.publish([envelope, envelope, envelope])  # read as one batch
+    after = cluster.publish(producer, probe())  # one queue, read in order: handled after them
+    wait_until(lambda: handled_once(cluster, after), 30)
+
+    assert handled_once(cluster, repeated)
+    assert len(cluster.attempts(SERVICE, repeated)) == 1, "no duplicate reached the handler"
 
 
 def test_a_poison_event_is_dead_lettered_and_its_batch_still_commits(
@@ -60,12 +86,12 @@ def test_a_poison_event_is_dead_lettered_and_its_batch_still_commits(
     good += [cluster.publish(producer, probe()) for _ in range(5)]
 
     wait_until(lambda: any(bad in d.reason for d in cluster.dead_letters(SERVICE)), 60)
-    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in good), 30)
+    wait_until(lambda: all(handled_once(cluster, p) for p in good), 30)
     letter = next(d for d in cluster.dead_letters(SERVICE) if bad in d.reason)
     assert letter.classification == "validation"
     assert letter.task_name == "event.probe-happened"
     assert letter.message["args"][0]["data"]["probe_id"] == bad, "kept whole: replayable"
-    assert cluster.effects(SERVICE, bad) == 0
+    assert cluster.effects(SERVICE, bad) == 0, "neither handler's effect of it was kept"
 
 
 def test_a_database_outage_holds_the_batch_and_it_commits_when_it_returns(
@@ -74,8 +100,8 @@ def test_a_database_outage_holds_the_batch_and_it_commits_when_it_returns(
     flaky = cluster.publish(producer, probe(), batches="db-down:2")
     others = [cluster.publish(producer, probe()) for _ in range(3)]
 
-    cluster.wait_effects(SERVICE, flaky, timeout=60)
-    wait_until(lambda: all(cluster.effects(SERVICE, p) == 1 for p in others), 30)
+    wait_until(lambda: handled_once(cluster, flaky), 60)
+    wait_until(lambda: all(handled_once(cluster, p) for p in others), 30)
     assert len(cluster.attempts(SERVICE, flaky)) == 3, "two failed tries, then the commit"
     assert not any(flaky in d.reason for d in cluster.dead_letters(SERVICE)), "never dead-lettered"
     assert "again in" in worker(cluster).output()
@@ -118,18 +144,22 @@ def test_worker_killed_mid_batch_redelivers_and_the_effect_happens_once(
     worker(cluster).process.wait(10)
 
     cluster.start(SERVICE)  # unacked: redelivered (Redis after its visibility timeout)
-    cluster.wait_effects(SERVICE, hung, timeout=60)
+    wait_until(lambda: handled_once(cluster, hung), 60)
     time.sleep(1.0)
-    assert cluster.effects(SERVICE, hung) == 1
+    assert handled_once(cluster, hung), "one effect of each handler, inbox or idempotent"
     assert len(cluster.attempts(SERVICE, hung)) == 2, "redelivered once after the kill"
 
 
-def test_a_service_with_a_handler_that_is_not_idempotent_cannot_batch() -> None:
+def test_a_service_whose_handler_calls_an_adapter_cannot_batch() -> None:
+    """A split batch runs handlers again; a mail or a charge is not in the transaction."""
     from probe_common import ProbeHappened
     from switchboard_shared.celery_app import create_service_app
 
     registry = HandlerRegistry()
-    registry.on(ProbeHappened)(lambda event, uow: None)
+
+    def mail_it(event: ProbeHappened, uow: object, mailer: object) -> None: ...
+
+    registry.on(ProbeHappened)(mail_it)
     definition = ServiceDefinition(
         name="unsafe",
         command_queues=["unsafe.normal"],
@@ -137,5 +167,5 @@ def test_a_service_with_a_handler_that_is_not_idempotent_cannot_batch() -> None:
         settings=ServiceSettings(database_url="sqlite://"),
         batch_events=True,
     )
-    with pytest.raises(ValueError, match="idempotent"):
+    with pytest.raises(ValueError, match=r"ask for adapters: .*mail_it.*\['mailer'\]"):
         create_service_app(definition)

@@ -1,8 +1,10 @@
 """A probe service that consumes its events in batches: `celery -A probe_batches worker`.
 
-Its handler is idempotent (an upsert keyed by the probe id) and does what the event asks of
-it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test can kill it),
-`db-down:N` (its first N runs fail as a lost database connection would).
+Two handlers per event: `record`, exactly-once through the kit's inbox (a plain INSERT per
+event), and `record_idempotent`, idempotent by itself (writes its row only if missing, no inbox
+row), whose effects are kept under the service name `batches-idem`. `record` does what the
+event asks of it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test
+can kill it), `db-down:N` (its first N runs fail as a lost database connection would).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.uow import UnitOfWork
 
 SERVICE = "batches"
+IDEMPOTENT = "batches-idem"
 registry = HandlerRegistry()
 
 
-@registry.on(ProbeHappened, idempotent=True)
+@registry.on(ProbeHappened)
 def record(event: ProbeHappened, uow: UnitOfWork) -> None:
     action = event.actions.get(SERVICE, "write")
     attempts = Path(event.scratch_dir, f"{SERVICE}-{event.probe_id}.attempts")
@@ -40,9 +43,16 @@ def record(event: ProbeHappened, uow: UnitOfWork) -> None:
     if action == "hang" and not Path(event.scratch_dir, f"{event.probe_id}.hung").exists():
         Path(event.scratch_dir, f"{event.probe_id}.hung").write_text(str(os.getpid()))
         time.sleep(120)
-    found = uow.session.scalar(select(Effect).where(Effect.probe_id == event.probe_id))
-    if found is None:  # idempotent: a redelivery finds the row and adds nothing
-        uow.session.add(Effect(probe_id=event.probe_id, service=SERVICE))
+    uow.session.add(Effect(probe_id=event.probe_id, service=SERVICE))  # once: the inbox
+
+
+@registry.on(ProbeHappened, idempotent=True)
+def record_idempotent(event: ProbeHappened, uow: UnitOfWork) -> None:
+    found = uow.session.scalar(
+        select(Effect).where(Effect.probe_id == event.probe_id, Effect.service == IDEMPOTENT)
+    )
+    if found is None:  # a redelivery finds the row and adds nothing
+        uow.session.add(Effect(probe_id=event.probe_id, service=IDEMPOTENT))
 
 
 definition = ServiceDefinition(

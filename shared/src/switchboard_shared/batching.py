@@ -1,14 +1,18 @@
 """Consuming a service's events queue in batches, in one transaction each (ADR 0022).
 
-For a service whose every event handler is idempotent (`@registry.on(..., idempotent=True)`,
-no inbox row): the gateway, which logs every event of the platform. One Celery task per event
-costs the worker more than the handler's writes; here a thread of the worker's main process
-reads up to `event_batch_max_messages` messages, runs the handlers for all of them in one
-unit of work, commits, and only then acks them (a crash redelivers them; the handlers are
-idempotent). A batch that fails for a reason a retry can fix (the database is down) is tried
-again after a growing pause, its messages still unacked. One that fails for any other reason
-is split: each message runs alone, and one that still fails is dead-lettered with its reason,
-so a poison message never holds up the rest.
+For a service whose event handlers keep their effects in its own database (no provider
+call, no mail): one Celery task per event costs the worker more than the handler's writes,
+and one commit per event costs the database a WAL flush each. Here a thread of the worker's
+main process reads messages as long as more are ready (up to `event_batch_max_messages`, or
+`event_batch_max_wait_seconds` after the first), runs the handlers for all of them in one
+unit of work, commits, and only then acks them. The inbox is claimed for the whole batch in
+one statement, in the same transaction as the effects, so a crash that redelivers the batch,
+or a duplicate inside it, has one effect; idempotent handlers keep no inbox row.
+
+A batch that fails for a reason a retry can fix (the database is down) is tried again after a
+growing pause, its messages still unacked. One that fails for any other reason is split: each
+message runs alone, and one that still fails is dead-lettered with its reason, so a poison
+message never holds up the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +35,7 @@ from .deadletters import CapturedMessage
 from .envelopes import unwrap
 from .failures import FailureClass, ValidationFailure, classify, policies
 from .liveness import stamp
-from .messagebus import handler_name
+from .messagebus import extra_parameters, handler_name
 from .topology import event_task_name
 
 if TYPE_CHECKING:
@@ -40,18 +45,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.batching")
 
+BATCH_CONTEXT = {"envelope"}  # what a batched handler may ask for besides (event, uow)
 RETRY_MAX_S = 10.0  # the longest pause between tries while the database is down
 STAMP_EVERY_S = 1.0
+IDLE_WAIT_S = 1.0  # how long the broker is waited on with nothing pending (and stop noticed)
 
 
 def check_batchable(definition: ServiceDefinition) -> None:
-    """Batching skips the inbox, so every handler must be idempotent."""
+    """A batch that fails is run again message by message, so a handler's effects must all be
+    in the transaction: a handler asking for a provider adapter (a mailer, a payment client)
+    would repeat its calls for the other messages' sake."""
     registry = definition.registry
     handlers = {fn for fns in registry.events.values() for fn in fns}
-    not_idempotent = sorted(handler_name(fn) for fn in handlers - registry.idempotent)
-    if not_idempotent:
+    calls_out = {
+        handler_name(fn): extra
+        for fn in handlers
+        if (extra := [name for name in extra_parameters(fn) if name not in BATCH_CONTEXT])
+    }
+    if calls_out:
         raise ValueError(
-            f"{definition.name}: batch_events needs idempotent handlers; not: {not_idempotent}"
+            f"{definition.name}: batch_events needs handlers whose effects are all in the "
+            f"database; these ask for adapters: {calls_out}"
         )
 
 
@@ -63,13 +77,15 @@ class _Item:
 
 
 class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
-    def __init__(self, app: Celery, queue: Queue, *, max_messages: int, max_wait: float) -> None:
+    def __init__(
+        self, app: Celery, queue: Queue, *, max_messages: int, max_wait: float, linger: float
+    ) -> None:
         self.app = app
         self.runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
         self.registry = self.runtime.definition.registry
         self.queue = queue
         self.connection = app.connection_for_read()
-        self.max_messages, self.max_wait = max_messages, max_wait
+        self.max_messages, self.max_wait, self.linger = max_messages, max_wait, linger
         self.worker = f"{self.runtime.service}-batches@{socket.gethostname()}"
         self.pending: list[Message] = []
         self._oldest = 0.0
@@ -98,6 +114,32 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         if self.pending and time.monotonic() - self._oldest >= self.max_wait:
             self.flush()
 
+    def consume(
+        self, limit: int | None = None, timeout: float | None = None, safety_interval: float = 1
+    ) -> Iterator[None]:
+        """ConsumerMixin's loop, but a batch goes as soon as no further message is ready: while
+        messages are pending, the broker is waited on for `linger` only, so a lone event is not
+        held for `max_wait` (latency under light load) while a burst still forms full batches."""
+        with self.consumer_context() as (connection, _channel, _consumers):
+            while not self.should_stop:
+                self.on_iteration()
+                try:
+                    connection.drain_events(timeout=self._wait(safety_interval))
+                except TimeoutError:
+                    connection.heartbeat_check()
+                    self.flush()
+                except OSError:
+                    if not self.should_stop:
+                        raise
+                else:
+                    yield
+
+    def _wait(self, idle: float) -> float:
+        if not self.pending:
+            return idle
+        backoff = self._retry_at - time.monotonic()
+        return min(idle, backoff) if backoff > self.linger else self.linger
+
     def on_consume_end(self, connection: Any, channel: Any) -> None:
         self.flush()  # stopping: what was read is handled and acked, not left to redelivery
 
@@ -108,7 +150,7 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
     def start(self) -> threading.Thread:
         thread = threading.Thread(
             target=self.run,
-            kwargs={"safety_interval": self.max_wait},
+            kwargs={"safety_interval": IDLE_WAIT_S},
             name=f"{self.queue.name}-batches",
             daemon=True,
         )
@@ -194,11 +236,24 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         return True
 
     def _apply(self, items: list[_Item]) -> None:
+        registry = self.registry
         with self.runtime.uow(MessageContext.caused_by(items[0].envelope)) as uow:
+            claims = {
+                (item.envelope.id, handler_name(fn))
+                for item in items
+                for fn in registry.events.get(item.envelope.type, [])
+                if fn not in registry.idempotent
+            }
+            new = uow.claim_new(claims)
             for item in items:
                 uow.context = MessageContext.caused_by(item.envelope)
-                for fn in self.registry.events.get(item.envelope.type, []):
-                    self.registry.call(fn, item.event, uow, envelope=item.envelope)
+                for fn in registry.events.get(item.envelope.type, []):
+                    if fn not in registry.idempotent:
+                        claim = (item.envelope.id, handler_name(fn))
+                        if claim not in new:  # handled before, or earlier in this batch
+                            continue
+                        new.discard(claim)
+                    registry.call(fn, item.event, uow, envelope=item.envelope)
             uow.commit()
 
     def _dead_letter(self, message: Message, reason: str, classification: FailureClass) -> None:

@@ -231,6 +231,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             queue,
             max_messages=platform.event_batch_max_messages,
             max_wait=platform.event_batch_max_wait_seconds,
+            linger=platform.event_batch_linger_seconds,
         )
         batches.append((consumer, consumer.start()))
 

@@ -23,7 +23,8 @@ UowFactory = Callable[[MessageContext], UnitOfWork]
 
 
 @cache
-def _extra_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+def extra_parameters(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """What a handler asks for beyond `(message, uow)`: adapters or the `envelope`."""
     return tuple(list(inspect.signature(fn).parameters)[2:])
 
 
@@ -48,7 +49,7 @@ class HandlerRegistry:
         """Call `fn(message, uow, ...)`, filling further parameters by name from the
         dependencies or from `context` (an event handler may ask for its `envelope`)."""
         available = {**self.dependencies, **context}
-        wanted = _extra_parameters(fn)
+        wanted = extra_parameters(fn)
         missing = [name for name in wanted if name not in available]
         if missing:
             raise LookupError(

@@ -31,6 +31,7 @@ class PlatformSettings(BaseSettings):
     outbox_mark_delay_seconds: float = 0.2
     event_batch_max_messages: int = 200
     event_batch_max_wait_seconds: float = 0.05
+    event_batch_linger_seconds: float = 0.001
     liveness_probe_seconds: float = 15.0
     beat_lock_seconds: int = 30
     beat_loop_seconds: float = 5.0

@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,15 @@ _INBOX_RESULT = (
     .where(_INBOX.c.message_id == bindparam("m"), _INBOX.c.handler == bindparam("h"))
     .values(result=bindparam("r"))
 )
+
+# Claims for a batch of messages: a row already there is skipped, and RETURNING says which
+# claims are new. One statement per dialect, built once.
+_INBOX_CLAIM_NEW = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_INBOX)
+    .on_conflict_do_nothing(index_elements=[_INBOX.c.message_id, _INBOX.c.handler])
+    .returning(_INBOX.c.message_id, _INBOX.c.handler)
+    for dialect in (postgresql, sqlite)
+}
 
 
 class DuplicateMessage(Exception):
@@ -97,6 +107,16 @@ class SqlAlchemyUnitOfWork:
         except IntegrityError as exc:
             self.session.rollback()
             raise DuplicateMessage(str(exc.orig)) from exc
+
+    def claim_new(self, claims: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Claim many `(message id, handler)` pairs in one statement; returns those that were
+        not claimed before (by an earlier delivery, or a concurrent one that committed)."""
+        if not claims:
+            return set()
+        connection = self.session.connection()
+        statement = _INBOX_CLAIM_NEW[connection.dialect.name]
+        rows = [{"message_id": m, "handler": h, "result": None} for m, h in sorted(claims)]
+        return {(m, h) for m, h in connection.execute(statement, rows)}
 
     def store_result(self, message_id: str, handler: str, result: Any) -> None:
         if result is not None:  # the claim stored None already

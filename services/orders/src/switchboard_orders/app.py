@@ -19,5 +19,7 @@ definition = ServiceDefinition(
     settings=settings,
     metadata=Base.metadata,
     beat_schedule=beat_schedule(settings),
+    # Its handlers only write the orders database: one transaction per batch (ADR 0022).
+    batch_events=True,
 )
 app = create_service_app(definition)
