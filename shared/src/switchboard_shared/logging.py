@@ -49,7 +49,16 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    quiet = logging.NOTSET if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
+    for name in CHATTY_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     bind_contextvars(service=service)
+
+
+# Provider SDKs and HTTP clients log every request at INFO (Twilio's with the message body and
+# phone numbers): a line or two per call is noise at best, personal data at worst, and cost a
+# twentieth of the payments worker's CPU. They speak at WARNING and up; DEBUG is not changed.
+CHATTY_CLIENT_LOGGERS = ("stripe", "twilio", "httpx", "httpcore", "urllib3", "botocore", "boto3")
 
 
 def bind_task(service: str, task_id: str, task_name: str, correlation_id: str | None) -> None:

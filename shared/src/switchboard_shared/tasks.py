@@ -72,10 +72,13 @@ class KitTask(Task):
             except RateLimited as exc:
                 if exc.slot is not None:
                     log.info("rate limited: slot reserved in %.2fs", exc.retry_after)
-                self.run_again(exc.retry_after or 1.0, reason=exc)
+                limited = exc
             except Exception as exc:
                 self._apply_policy(exc)
                 raise
+            # Outside the `except`: a retry raised in there would carry the rate limit's whole
+            # traceback as its context, and Celery formats all of it for every deferral.
+            self.run_again(limited.retry_after or 1.0, reason=limited)
 
     def requeue(self, countdown: float = 0, *, args: Any = None, kwargs: Any = None) -> Any:
         """Publish this message again (same id, same queue, retry count unchanged), with
