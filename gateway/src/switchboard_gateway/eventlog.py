@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Table, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from switchboard_shared.contracts import EVENTS, Envelope, Event
+from switchboard_shared.db import cached_constant
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
@@ -59,10 +60,10 @@ class _Statements:
     """Built once per dialect: building an upsert costs more than running it."""
 
     def __init__(self, dialect: Any) -> None:
-        self.log = dialect.insert(EVENT_LOG).on_conflict_do_nothing()
+        self.log = cached_constant(dialect.insert(EVENT_LOG).on_conflict_do_nothing())
         # Only order-created carries the order's amount; other events keep the stored one.
-        self.order_created = _order_upsert(dialect, keep_amount=False)
-        self.order_event = _order_upsert(dialect, keep_amount=True)
+        self.order_created = cached_constant(_order_upsert(dialect, keep_amount=False))
+        self.order_event = cached_constant(_order_upsert(dialect, keep_amount=True))
 
 
 _BY_DIALECT = {"postgresql": _Statements(postgresql), "sqlite": _Statements(sqlite)}

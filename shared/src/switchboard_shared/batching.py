@@ -78,7 +78,14 @@ class _Item:
 
 class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
     def __init__(
-        self, app: Celery, queue: Queue, *, max_messages: int, max_wait: float, linger: float
+        self,
+        app: Celery,
+        queue: Queue,
+        *,
+        max_messages: int,
+        max_wait: float,
+        linger: float,
+        worker: str | None = None,
     ) -> None:
         self.app = app
         self.runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined]
@@ -86,7 +93,8 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         self.queue = queue
         self.connection = app.connection_for_read()
         self.max_messages, self.max_wait, self.linger = max_messages, max_wait, linger
-        self.worker = f"{self.runtime.service}-batches@{socket.gethostname()}"
+        # The Celery worker it runs in: liveness shows one worker consuming all its queues.
+        self.worker = worker or f"{self.runtime.service}@{socket.gethostname()}"
         self.pending: list[Message] = []
         self._oldest = 0.0
         self._stamped = 0.0
@@ -115,7 +123,11 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
             self.flush()
 
     def consume(
-        self, limit: int | None = None, timeout: float | None = None, safety_interval: float = 1
+        self,
+        limit: int | None = None,
+        timeout: float | None = None,
+        safety_interval: float = 1,
+        **_: Any,
     ) -> Iterator[None]:
         """ConsumerMixin's loop, but a batch goes as soon as no further message is ready: while
         messages are pending, the broker is waited on for `linger` only, so a lone event is not

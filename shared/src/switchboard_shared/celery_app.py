@@ -232,6 +232,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             max_messages=platform.event_batch_max_messages,
             max_wait=platform.event_batch_max_wait_seconds,
             linger=platform.event_batch_linger_seconds,
+            worker=getattr(sender, "hostname", None),
         )
         batches.append((consumer, consumer.start()))
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.cache_key import CacheKey
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled connection idle longer than this is pinged before use; a busy one is not, because a
@@ -26,6 +29,23 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+S = TypeVar("S", bound=Executable)
+
+
+def cached_constant(statement: S) -> S:
+    """Let SQLAlchemy cache the compiled form of a prebuilt statement it cannot key itself.
+
+    The dialects' `INSERT … ON CONFLICT` constructs opt out of the statement cache
+    (`inherit_cache = False` in SQLAlchemy 2.0), so each execution compiled them anew: the
+    gateway's order upsert cost more to compile than to run. A module-level statement that is
+    executed with parameters only never changes, so one key per object is exact; its literal
+    values are read from the compiled statement's own bind parameters as before.
+    """
+    key = CacheKey((f"switchboard-constant:{uuid.uuid4().hex}",), [])
+    setattr(statement, "_generate_cache_key", lambda: key)  # noqa: B010  (on this object only)
+    return statement
 
 
 class KitBase(DeclarativeBase):

@@ -31,9 +31,9 @@ class EventPublisher(Protocol):
 class CeleryEventPublisher:
     """Publishes through the app's producer pool; confirms on RabbitMQ (`confirm_publish`).
 
-    Several envelopes at once (the outbox relay's batches) go out in one kombu publish batch
-    where the transport supports it (Redis: one pipeline of the exact LPUSHes kombu would
-    send one by one, routed by kombu's own topic lookup). If the batch fails, the envelopes
+    Envelopes go out in one kombu publish batch where the transport supports it (Redis: one
+    pipeline of the exact LPUSHes kombu would send one by one, routed by kombu's own topic
+    lookup), a single one too: it is an LPUSH per subscribed service's queue. If the batch fails, the envelopes
     are published again one by one with retries: a duplicate on the wire is harmless (the
     subscribers' inbox), a lost event is not.
     """
@@ -48,7 +48,8 @@ class CeleryEventPublisher:
             # Declaring the exchange in this process is what makes kombu's Redis
             # transport route by topic rather than by exact key (ARCHITECTURE §8).
             producer.maybe_declare(EVENTS_EXCHANGE, retry=True, **PUBLISH_RETRY_POLICY)
-            if len(envelopes) > 1 and producer.supports_batch_publish:
+            # Even one envelope: a topic event is an LPUSH per bound queue, one round trip in all.
+            if producer.supports_batch_publish:
                 try:
                     with _bindings_read_once(producer), producer.batch(max_size=1000):
                         for envelope in envelopes:

@@ -287,3 +287,32 @@ def test_a_duplicate_command_returns_the_stored_result(db: sessionmaker[Session]
     with db() as session:
         record = session.scalar(select(InboxRecord).where(InboxRecord.message_id == "task-1"))
         assert record is not None and record.result == {"refund": "re_o1"}
+
+
+# --- claims for a batch (the batch consumer) -----------------------------------------------
+
+
+def test_claim_new_returns_only_the_claims_never_made_before(db: sessionmaker[Session]) -> None:
+    with uow(db) as work:
+        work.record_handled("evt-1", "h.a")
+        work.commit()
+
+    with uow(db) as work:
+        new = work.claim_new({("evt-1", "h.a"), ("evt-1", "h.b"), ("evt-2", "h.a")})
+        work.commit()
+    assert new == {("evt-1", "h.b"), ("evt-2", "h.a")}
+
+    with uow(db) as work:
+        assert work.claim_new({("evt-2", "h.a"), ("evt-1", "h.b")}) == set(), "all known now"
+        assert work.claim_new(set()) == set()
+    assert inbox_keys(db) == {("evt-1", "h.a"), ("evt-1", "h.b"), ("evt-2", "h.a")}
+
+
+def test_claims_rolled_back_with_their_batch_can_be_made_again(db: sessionmaker[Session]) -> None:
+    with uow(db) as work:
+        assert work.claim_new({("evt-9", "h.a")}) == {("evt-9", "h.a")}
+        work.rollback()
+
+    with uow(db) as work:
+        assert work.claim_new({("evt-9", "h.a")}) == {("evt-9", "h.a")}
+        work.commit()
