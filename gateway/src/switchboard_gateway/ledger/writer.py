@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from switchboard_shared.db import cached_constant
 
 from switchboard_gateway.ledger.fold import (
     EVENT_TASK_PREFIX,
@@ -34,15 +36,25 @@ def upsert(
     """INSERT … ON CONFLICT (primary key) DO UPDATE, on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    key = [column.name for column in table.primary_key.columns]
-    columns = set(rows[0]) - set(key) - set(keep)
-    statement = statement.on_conflict_do_update(
-        index_elements=key, set_={name: statement.excluded[name] for name in columns}
-    )
+    key = frozenset(column.name for column in table.primary_key.columns)
+    updated = frozenset(rows[0]) - key - frozenset(keep)
+    statement = _upsert_statement(session.get_bind().dialect.name, table, updated)
     for start in range(0, len(rows), CHUNK):
         session.execute(statement, list(rows[start : start + CHUNK]))
+
+
+@cache
+def _upsert_statement(dialect_name: str, table: Table, updated: frozenset[str]) -> Any:
+    """Built once per table and column set, and compiled once (the ledger upserts for every
+    command the API submits)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    key = [column.name for column in table.primary_key.columns]
+    return cached_constant(
+        statement.on_conflict_do_update(
+            index_elements=key, set_={name: statement.excluded[name] for name in sorted(updated)}
+        )
+    )
 
 
 def _aware(row: Any) -> dict[str, Any]:
