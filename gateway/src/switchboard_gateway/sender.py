@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from celery import Celery
+from celery.backends.redis import RedisBackend
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
 from switchboard_shared.commands import send_command
@@ -38,10 +39,32 @@ class CommandSender(Protocol):
         ...
 
 
+class ResultsWhenAskedRedisBackend(RedisBackend):
+    """Celery's Redis result backend, minus the subscription to each sent task's result.
+
+    Celery subscribes to a task's result channel as it sends it, in case the caller waits.
+    The gateway hands most commands over and answers 202: that was a SUBSCRIBE and an
+    UNSUBSCRIBE per submitted command. `AsyncResult.get()` (a query the gateway waits for)
+    still subscribes, and reads the stored result first, so no answer is missed.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
+def _backend(result_backend: str | None) -> str | None:
+    if result_backend and result_backend.startswith(("redis://", "rediss://", "unix://")):
+        return f"{__name__}:{ResultsWhenAskedRedisBackend.__name__}+{result_backend}"
+    return result_backend
+
+
 def make_celery_client(broker_url: str, result_backend: str | None = None) -> Celery:
     """A client Celery app: no tasks of its own, JSON on the wire."""
     app = Celery(
-        "switchboard-gateway", broker=broker_url, backend=result_backend, set_as_current=False
+        "switchboard-gateway",
+        broker=broker_url,
+        backend=_backend(result_backend),
+        set_as_current=False,
     )
     app.conf.update(
         task_serializer="json",
