@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.context import MessageContext
+from switchboard_shared.db import per_dialect
 from switchboard_shared.runtime import ServiceRuntime
 from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 from switchboard_gateway.app import build_definition
 from switchboard_gateway.models import EventLogEntry, IdempotencyKey, OrderView
+
+_ORDER_VIEWS = cast(Table, OrderView.__table__)
+_SUBMITTED = per_dialect(
+    lambda dialect: dialect.insert(_ORDER_VIEWS).on_conflict_do_nothing(index_elements=["order_id"])
+)
 
 
 class IdempotencyConflict(Exception):
@@ -63,17 +69,16 @@ class GatewayStore:
             session.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
 
     def order_submitted(self, order_id: str, task_id: str, amount: int, currency: str) -> None:
-        with self.runtime.session_factory() as session, session.begin():
-            if session.get(OrderView, order_id) is None:
-                session.add(
-                    OrderView(
-                        order_id=order_id,
-                        status="pending_payment",
-                        amount=amount,
-                        currency=currency,
-                        task_id=task_id,
-                    )
-                )
+        """The order's view, unless its events made one first: one statement, no read."""
+        row = {
+            "order_id": order_id,
+            "status": "pending_payment",
+            "amount": amount,
+            "currency": currency,
+            "task_id": task_id,
+        }
+        with self.runtime.engine.begin() as connection:
+            connection.execute(_SUBMITTED[connection.dialect.name], row)
 
     def order(self, order_id: str) -> OrderView | None:
         with self.runtime.session_factory() as session:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.base import Executable
@@ -46,6 +48,15 @@ def cached_constant(statement: S) -> S:
     key = CacheKey((f"switchboard-constant:{uuid.uuid4().hex}",), [])
     setattr(statement, "_generate_cache_key", lambda: key)  # noqa: B010  (on this object only)
     return statement
+
+
+def per_dialect(build: Callable[[Any], S]) -> dict[str, S]:
+    """`build(dialect module)` for each database the kit runs on, keyed by dialect name and
+    cached (`cached_constant`): for upserts, which are written with each dialect's `insert`."""
+    return {
+        name: cached_constant(build(module))
+        for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+    }
 
 
 class KitBase(DeclarativeBase):

@@ -6,13 +6,12 @@ from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
 from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .context import MessageContext
 from .contracts import Event
-from .db import cached_constant
+from .db import per_dialect
 from .envelopes import wrap
 from .outbox import OutboxRelay
 from .records import InboxRecord, OutboxMessage
@@ -29,14 +28,13 @@ _INBOX_RESULT = (
 
 # Claims for a batch of messages: a row already there is skipped, and RETURNING says which
 # claims are new. One statement per dialect, built once.
-_INBOX_CLAIM_NEW = {
-    dialect.__name__.rsplit(".", 1)[-1]: cached_constant(
+_INBOX_CLAIM_NEW = per_dialect(
+    lambda dialect: (
         dialect.insert(_INBOX)
         .on_conflict_do_nothing(index_elements=[_INBOX.c.message_id, _INBOX.c.handler])
         .returning(_INBOX.c.message_id, _INBOX.c.handler)
     )
-    for dialect in (postgresql, sqlite)
-}
+)
 
 
 class DuplicateMessage(Exception):
