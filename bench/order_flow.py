@@ -1,6 +1,6 @@
 """Order flow end to end: orders placed through the gateway until `matched`, against a floor.
 
-    python bench/order_flow.py [--quick] [--n N] [--rate R] [--latency-n M]
+    python bench/order_flow.py [--quick] [--n N] [--rate R] [--capacity-rate C] [--latency-n M]
 
 Starts, as real processes (as tests/e2e/test_order_to_cash.py does): localstripe through
 our launcher (switchboard_gateway.localstripe_server, --from-scratch, persistence off) with a
@@ -11,10 +11,14 @@ logical database as the broker and fresh PostgreSQL databases for the gateway, o
 payments.
 Then, in one run:
   (1) throughput: a supplier with enough capacity, then N orders (default 1000, quick 150)
-      POSTed at a steady offered rate (default 30/s) from a thread pool; sustained rate is
-      N / (first POST -> last order-matched), latency is the order-matched event's `time` in
-      the event log minus the POST's send time (both UTC epoch);
-  (2) latency: M orders (default 200, quick 50) at 10 orders/s, p99;
+      POSTed at a steady offered rate (default 30/s, the target) from a thread pool; the
+      matched rate is N / (first POST -> last order-matched), latency is the order-matched
+      event's `time` in the event log minus the POST's send time (both UTC epoch);
+  (1b) capacity: N more orders offered above the target (default 36/s): what the platform
+      sustains (at exactly 30/s offered, the matched rate cannot exceed 30); the throughput
+      target is checked on the higher of the two matched rates;
+  (2) latency: M orders (default 200, quick 50) at 10 orders/s: p50 (held against 3x the
+      floor, which is also taken at light load) and p99;
   (3) floor: the same number of hops (command, event, event, event = 4) as bare chained
       Celery no-op tasks on the same Redis broker (one worker -c 2), ~20 chains/s.
   Plus a localstripe probe: POST /v1/customers timed before and after (stock localstripe
@@ -474,10 +478,16 @@ def run_floor(broker_url: str, chains: int, scratch: Path) -> dict[str, float]:
 
 
 def run(
-    n: int, rate: float, latency_n: int, chains: int, keep_logs: bool = False
+    n: int,
+    rate: float,
+    latency_n: int,
+    chains: int,
+    keep_logs: bool = False,
+    capacity_rate: float | None = None,
 ) -> dict[str, Any]:
     log(
-        f"== order flow: N={n} at {rate}/s, latency run {latency_n} at 10/s, floor {chains} chains "
+        f"== order flow: N={n} at {rate}/s then at {capacity_rate}/s, latency run {latency_n} "
+        f"at 10/s, floor {chains} chains "
         f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
     )
     result: dict[str, Any] = {}
@@ -498,7 +508,7 @@ def run(
                     "name": "Bench Machining",
                     "categories": ["cnc-machining"],
                     "region": "eu-west",
-                    "capacity": (n + latency_n + 100) * QUANTITY,
+                    "capacity": (2 * n + latency_n + 100) * QUANTITY,
                 },
             )
             if supplier.status_code != 201:
@@ -518,6 +528,12 @@ def run(
             )
             result["stripe_after_throughput"] = stripe_probe(platform)
             log(f"  localstripe write after: {result['stripe_after_throughput']}")
+            if capacity_rate:
+                # Offered above the target, the matched rate is what the platform sustains;
+                # at the target rate it can only equal the offered rate.
+                result["capacity"] = place_orders(
+                    platform, n, capacity_rate, f"capacity@{capacity_rate:g}/s"
+                )
             result["latency"] = place_orders(platform, latency_n, 10, "latency@10/s")
             result["emails_received"] = platform.inbox.count
         except BaseException:
@@ -536,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N=150, 50 latency orders")
     parser.add_argument("--n", type=int, help="orders in the throughput run (default 1000)")
     parser.add_argument("--rate", type=float, default=30.0, help="offered orders/s (default 30)")
+    parser.add_argument(
+        "--capacity-rate",
+        type=float,
+        default=36.0,
+        help="offered orders/s of the capacity run, above the 30/s target (default 36; 0: none)",
+    )
     parser.add_argument("--latency-n", type=int, help="orders at 10/s (default 200, quick 50)")
     parser.add_argument(
         "--chains", type=int, help="bare chains for the floor (default 200, quick 100)"
@@ -548,16 +570,17 @@ def main(argv: list[str] | None = None) -> int:
     latency_n = args.latency_n or (50 if args.quick else 200)
     chains = args.chains or (100 if args.quick else 200)
     signal.signal(signal.SIGTERM, _terminate)
-    r = run(n, args.rate, latency_n, chains, args.keep_logs)
+    r = run(n, args.rate, latency_n, chains, args.keep_logs, args.capacity_rate)
     tp, lat, floor = r["throughput"], r["latency"], r["floor"]
+    sustained = max(tp["matched_per_s"], r.get("capacity", {}).get("matched_per_s", 0.0))
     ratios = {
         "p50_over_floor": tp["p50_ms"] / floor["p50_ms"],
         "p50_at_10_over_floor": lat["p50_ms"] / floor["p50_ms"],
-        "throughput_over_target": tp["matched_per_s"] / TARGETS["throughput_per_s"],
+        "throughput_over_target": sustained / TARGETS["throughput_per_s"],
         "p99_at_10_over_1s": lat["p99_ms"] / TARGETS["p99_at_10_per_s_ms"],
     }
     met = {
-        "throughput_30_per_s": tp["matched_per_s"] >= TARGETS["throughput_per_s"],
+        "throughput_30_per_s": sustained >= TARGETS["throughput_per_s"],
         "p99_at_10_per_s_le_1s": lat["p99_ms"] <= TARGETS["p99_at_10_per_s_ms"],
         # The floor is taken at light load (~20 chains/s): the p50 it is held against is the
         # one at 10 orders/s; the throughput run's p50 is mostly queueing at saturation.
@@ -566,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"  ratios: p50 at 10/s {lat['p50_ms']:.0f} ms = {ratios['p50_at_10_over_floor']:.1f}x "
         f"floor {floor['p50_ms']:.1f} ms (target <= 3x; at 30/s {ratios['p50_over_floor']:.1f}x); "
-        f"throughput {tp['matched_per_s']:.1f}/s = {ratios['throughput_over_target']:.2f} of 30/s; "
+        f"sustained {sustained:.1f} matched/s = {ratios['throughput_over_target']:.2f} of 30/s; "
         f"p99 at 10/s {lat['p99_ms']:.0f} ms = {ratios['p99_at_10_over_1s']:.2f} of 1 s"
     )
     log(f"  targets met: {met}")
@@ -583,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         "latency_n": latency_n,
         "targets": TARGETS,
         "email_rate_limit": EMAIL_RATE_LIMIT,
+        "capacity_rate": args.capacity_rate,
+        "sustained_matched_per_s": round(sustained, 3),
         **rounded(r),
         "ratios": rounded(ratios),
         "targets_met": met,
