@@ -76,14 +76,18 @@ def open_payment(event: OrderCreated) -> Payment:
     )
 
 
-def claim_charge(uow: UnitOfWork, event: OrderCreated, seen_attempts: int) -> Payment | None:
+def claim_charge(
+    uow: UnitOfWork, event: OrderCreated, seen_attempts: int, *, known_new: bool = False
+) -> Payment | None:
     """Commit "attempt n+1 starts now" on its own; None if the payment no longer needs one.
 
-    Rolls back what the caller staged first (the kit's inbox record among it): the caller
-    records the message as handled again in the transaction that stores the outcome.
+    Rolls back what the caller staged first: the caller records the message as handled in the
+    transaction that stores the outcome. `known_new`: the caller found no payment, so there is
+    nothing to lock (a row that does not exist locks nothing on PostgreSQL); a concurrent
+    delivery that creates it first fails this commit on the key and is retried.
     """
     uow.rollback()
-    payment = payment_for_order(uow, event.order_id, lock=True)
+    payment = None if known_new else payment_for_order(uow, event.order_id, lock=True)
     if payment is None:
         payment = open_payment(event)
         uow.session.add(payment)
@@ -120,8 +124,8 @@ def call_provider(payment: Payment, uow: UnitOfWork, provider: PaymentProvider) 
 def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider) -> bool:
     """Charge the order unless it was charged already.
 
-    Returns True when it committed a claim, which also dropped what the caller had staged
-    (the kit's inbox record): the caller records the message as handled again.
+    Returns True when it committed a claim (dropping what the caller had staged): the caller
+    records the message as handled with the outcome.
     """
     payment = payment_for_order(uow, event.order_id)
     if not needs_charge(payment):
@@ -133,7 +137,7 @@ def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider
             log.info("adopting the intent of an earlier attempt", extra={"intent": found.intent_id})
             apply_intent(payment, found, uow)
             return False
-    claimed = claim_charge(uow, event, seen)
+    claimed = claim_charge(uow, event, seen, known_new=payment is None)
     if claimed is not None:
         call_provider(claimed, uow, provider)
     return True

@@ -22,12 +22,14 @@ from .webhooks import apply_stripe_event
 registry = HandlerRegistry()
 
 
-@registry.on(OrderCreated)
+# Idempotent by the payment's own state (an order is charged once: `charging`), so the kit
+# claims no inbox row first: the claim of the charge attempt commits on its own and would drop
+# it. The event is recorded as handled with the outcome, in the transaction that stores it.
+@registry.on(OrderCreated, idempotent=True)
 def charge_for_order(
     event: OrderCreated, uow: UnitOfWork, payments: PaymentProvider, envelope: Envelope
 ) -> None:
     if charge_order(event, uow, payments):
-        # The claim committed on its own; this transaction holds the outcome and the inbox entry.
         uow.record_handled(envelope.id, handler_name(charge_for_order))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 from switchboard_shared.contracts.payments import InvoiceIssued
 from switchboard_shared.records import utcnow
@@ -45,11 +45,13 @@ def next_sequence(uow: UnitOfWork, year: int) -> int:
         return int(uow.session.connection().execute(_BUMP, {"y": year}).scalar_one())
 
 
-def issue_invoice(payment: Payment, uow: UnitOfWork) -> Invoice | None:
-    """Issue the order's invoice and publish `invoice-issued`; None when it already has one."""
-    existing = uow.session.scalar(select(Invoice).where(Invoice.order_id == payment.order_id))
-    if existing is not None:
-        return None
+def issue_invoice(payment: Payment, uow: UnitOfWork) -> Invoice:
+    """Issue the order's invoice and publish `invoice-issued`.
+
+    Called once per payment, as it moves to `succeeded` under its row lock (`mark_succeeded`),
+    so no read for an existing invoice first; `invoices.order_id` is unique all the same, and
+    a second one would fail the transaction rather than number a duplicate.
+    """
     issued_at = utcnow()
     sequence = next_sequence(uow, issued_at.year)
     invoice = Invoice(
