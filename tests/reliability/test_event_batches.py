@@ -150,6 +150,29 @@ def test_worker_killed_mid_batch_redelivers_and_the_effect_happens_once(
     assert len(cluster.attempts(SERVICE, hung)) == 2, "redelivered once after the kill"
 
 
+def test_an_event_that_kills_the_worker_is_dead_lettered_past_the_delivery_bound(
+    cluster: BusCluster, producer
+) -> None:  # type: ignore[no-untyped-def]
+    poison = cluster.publish(producer, probe(), batches="crash")
+    innocent = [cluster.publish(producer, probe()) for _ in range(3)]
+
+    def dead_lettered() -> bool:
+        if worker(cluster).process.poll() is not None:  # killed by the poison: start it again
+            os.killpg(worker(cluster).process.pid, signal.SIGKILL)  # and its pool children
+            cluster.start(SERVICE)  # Redis gives unacked messages back after its timeout
+        return any("poison" in d.reason for d in cluster.dead_letters(SERVICE))
+
+    wait_until(dead_lettered, 150, 0.5)
+    letter = next(d for d in cluster.dead_letters(SERVICE) if "poison" in d.reason)
+    assert letter.message["args"][0]["data"]["probe_id"] == poison
+    assert letter.classification == "resource"
+    assert len(cluster.attempts(SERVICE, poison)) == 3, "SWITCHBOARD_MAX_DELIVERIES=3 ran"
+    wait_until(lambda: all(handled_once(cluster, p) for p in innocent), 60)
+    after = cluster.publish(producer, probe())
+    wait_until(lambda: handled_once(cluster, after), 30)
+    assert worker(cluster).process.poll() is None, "consumption goes on"
+
+
 def test_a_service_whose_handler_calls_an_adapter_cannot_batch() -> None:
     """A split batch runs handlers again; a mail or a charge is not in the transaction."""
     from probe_common import ProbeHappened

@@ -4,12 +4,14 @@ Two handlers per event: `record`, exactly-once through the kit's inbox (a plain 
 event), and `record_idempotent`, idempotent by itself (writes its row only if missing, no inbox
 row), whose effects are kept under the service name `batches-idem`. `record` does what the
 event asks of it: `write` (default), `invalid` (fails validation), `hang` (sleeps, so the test
-can kill it), `db-down:N` (its first N runs fail as a lost database connection would).
+can kill it), `crash` (kills the worker's main process, where batches run: a poison message),
+`db-down:N` (its first N runs fail as a lost database connection would).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -38,6 +40,8 @@ def record(event: ProbeHappened, uow: UnitOfWork) -> None:
         action.split(":")[1]
     ):
         raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+    if action == "crash":
+        os.kill(os.getpid(), signal.SIGKILL)
     if action == "invalid":
         raise ValidationFailure(f"probe {event.probe_id} is not acceptable to {SERVICE}")
     if action == "hang" and not Path(event.scratch_dir, f"{event.probe_id}.hung").exists():

@@ -10,7 +10,8 @@ one statement, in the same transaction as the effects, so a crash that redeliver
 or a duplicate inside it, has one effect; idempotent handlers keep no inbox row.
 
 A batch that fails for a reason a retry can fix (the database is down) is tried again after a
-growing pause, its messages still unacked. One that fails for any other reason is split: each
+growing pause, its messages still unacked. A redelivered message (the worker died while it was
+in a batch) runs alone, counted: past `max_deliveries` it is dead-lettered as a poison message. One that fails for any other reason is split: each
 message runs alone, and one that still fails is dead-lettered with its reason, so a poison
 message never holds up the rest.
 """
@@ -67,6 +68,10 @@ def check_batchable(definition: ServiceDefinition) -> None:
             f"{definition.name}: batch_events needs handlers whose effects are all in the "
             f"database; these ask for adapters: {calls_out}"
         )
+
+
+def _redelivered(message: Message) -> bool:
+    return bool((message.delivery_info or {}).get("redelivered"))
 
 
 @dataclass(frozen=True)
@@ -129,11 +134,17 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         safety_interval: float = 1,
         **_: Any,
     ) -> Iterator[None]:
-        """ConsumerMixin's loop, but a batch goes as soon as no further message is ready: while
-        messages are pending, the broker is waited on for `linger` only, so a lone event is not
-        held for `max_wait` (latency under light load) while a burst still forms full batches."""
-        with self.consumer_context() as (connection, _channel, _consumers):
+        """ConsumerMixin's loop, but a batch goes as soon as no further message is ready, so a
+        lone event is not held for `max_wait` (latency under light load) while a burst still
+        forms full batches."""
+        with self.consumer_context() as (connection, channel, _consumers):
+            on_redis = connection.transport.driver_type == "redis"
+            bound = self.queue(channel)
             while not self.should_stop:
+                if on_redis and self.pending:
+                    self._take_ready_then_flush(bound)
+                    yield
+                    continue
                 self.on_iteration()
                 try:
                     connection.drain_events(timeout=self._wait(safety_interval))
@@ -145,6 +156,25 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
                         raise
                 else:
                     yield
+
+    def _take_ready_then_flush(self, bound: Queue) -> None:
+        """On Redis, with messages pending: take what else is queued without a blocking read,
+        then handle the batch.
+
+        kombu reads a Redis queue with BRPOP, which stays outstanding after a wait times out.
+        Left waiting while the handlers run, it lets Redis pop the next message and send it to
+        this process: if a handler then kills the process (a poison message, a SIGKILL), that
+        message is in neither the queue nor kombu's unacked set, and is lost. RPOP (kombu's
+        `basic_get`) records each message as unacked as it takes it, so nothing is in flight.
+        """
+        while len(self.pending) < self.max_messages:
+            message = bound.get(no_ack=False, accept=["json"])
+            if message is None:
+                break
+            self.on_message(None, message)
+        self.flush()
+        if self.pending:  # held back (the database is down): wait out the pause, not a BRPOP
+            time.sleep(max(0.0, min(IDLE_WAIT_S, self._retry_at - time.monotonic())))
 
     def _wait(self, idle: float) -> float:
         if not self.pending:
@@ -180,19 +210,58 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         if not self.pending or time.monotonic() < self._retry_at:
             return
         messages, self.pending = self.pending, []
-        batch: list[_Item] = []
-        for message in messages:
-            item = self._parse(message)
+        runs = self._runs(messages)
+        for position, run in enumerate(runs):
+            try:
+                if _redelivered(run[0].message) and not self._within_delivery_bound(run[0]):
+                    run[0].message.ack()  # dead-lettered as a poison message
+                    continue
+            except Exception as exc:  # the count could not be kept: try again later
+                self._back_off(exc, 1)
+                done = 0
+            else:
+                done = self._handle(run)
+            for item in run[:done]:
+                item.message.ack()
+            if done < len(run):  # the database is down: the rest stays unacked and goes again
+                rest = run[done:] + [item for later in runs[position + 1 :] for item in later]
+                self.pending = [item.message for item in rest] + self.pending
+                break
+        self._stamp(force=False)
+
+    def _runs(self, messages: list[Message]) -> list[list[_Item]]:
+        """The transactions to run: each redelivered message alone, the fresh ones as one batch.
+
+        A redelivered message may be what killed the worker last time (a poison message): in a
+        batch it would take the others down with it again. Alone, it is counted just before it
+        runs, so the messages it held up are not, and past `max_deliveries` it is dead-lettered.
+        What cannot be settled now (the database is down) stays pending.
+        """
+        fresh: list[_Item] = []
+        runs: list[list[_Item]] = []
+        for position, message in enumerate(messages):
+            try:
+                item = self._parse(message)
+            except Exception as exc:
+                self._back_off(exc, len(messages) - position)
+                self.pending = messages[position:] + self.pending
+                break
             if item is None:
                 message.ack()  # answered (liveness) or dead-lettered
+            elif _redelivered(message):
+                runs.append([item])
             else:
-                batch.append(item)
-        done = self._handle(batch) if batch else 0
-        for item in batch[:done]:
-            item.message.ack()
-        # What could not be handled yet (the database is down) stays unacked and goes again.
-        self.pending = [item.message for item in batch[done:]] + self.pending
-        self._stamp(force=False)
+                fresh.append(item)
+        return runs + ([fresh] if fresh else [])
+
+    def _within_delivery_bound(self, item: _Item) -> bool:
+        task_id = str((item.message.headers or {}).get("id") or item.envelope.id)
+        deliveries = self.runtime.delivery_counter.add(task_id) + 1
+        if deliveries <= self.runtime.platform.max_deliveries:
+            return True
+        reason = f"poison message: delivered {deliveries} times without completing"
+        self._dead_letter(item.message, reason, FailureClass.RESOURCE)
+        return False
 
     def _parse(self, message: Message) -> _Item | None:
         """The event a message carries; anything else is answered (liveness) or dead-lettered."""
@@ -239,13 +308,16 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
     def _retry_later(self, exc: Exception, size: int) -> bool:
         if not policies()[classify(exc)].retries:
             return False
+        self._back_off(exc, size)
+        return True
+
+    def _back_off(self, exc: Exception, size: int) -> None:
         self._failures += 1
         delay = min(RETRY_MAX_S, 0.2 * 2 ** min(self._failures, 8))
         self._retry_at = time.monotonic() + delay
         log.warning(
             "event batch of %d: %s: %s; again in %.1fs", size, type(exc).__name__, exc, delay
         )
-        return True
 
     def _apply(self, items: list[_Item]) -> None:
         registry = self.registry
