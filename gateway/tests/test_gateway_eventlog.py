@@ -14,10 +14,10 @@ from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts import Event
 from switchboard_shared.contracts.orders import OrderCreated, OrderMatched
 from switchboard_shared.contracts.payments import PaymentFailed, PaymentSucceeded
-from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.envelopes import Envelope, wrap
 from switchboard_shared.messagebus import handle_event
 from switchboard_shared.records import InboxRecord
+from switchboard_shared.testsupport import database_sessions
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -26,12 +26,8 @@ ORDER = "ord_eventlog"
 
 @pytest.fixture
 def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(database_url)
-    create_all(engine, Base.metadata)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        engine.dispose()
+    with database_sessions(database_url, Base.metadata) as factory:
+        yield factory
 
 
 def deliver(sessions: sessionmaker[Session], envelope: Envelope) -> None:

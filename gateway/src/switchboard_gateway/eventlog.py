@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table, case, func
-from sqlalchemy.dialects import postgresql, sqlite
 from switchboard_shared.contracts import EVENTS, Envelope, Event
-from switchboard_shared.db import cached_constant
+from switchboard_shared.db import per_dialect
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
@@ -56,21 +55,15 @@ def _order_upsert(dialect: Any, keep_amount: bool) -> Any:
     )
 
 
-class _Statements:
-    """Built once per dialect: building an upsert costs more than running it."""
-
-    def __init__(self, dialect: Any) -> None:
-        self.log = cached_constant(dialect.insert(EVENT_LOG).on_conflict_do_nothing())
-        # Only order-created carries the order's amount; other events keep the stored one.
-        self.order_created = cached_constant(_order_upsert(dialect, keep_amount=False))
-        self.order_event = cached_constant(_order_upsert(dialect, keep_amount=True))
+# Built (and compiled) once per dialect: building an upsert costs more than running it.
+_LOG = per_dialect(lambda dialect: dialect.insert(EVENT_LOG).on_conflict_do_nothing())
+# Only order-created carries the order's amount; other events keep the stored one.
+_ORDER_CREATED = per_dialect(lambda dialect: _order_upsert(dialect, keep_amount=False))
+_ORDER_EVENT = per_dialect(lambda dialect: _order_upsert(dialect, keep_amount=True))
 
 
-_BY_DIALECT = {"postgresql": _Statements(postgresql), "sqlite": _Statements(sqlite)}
-
-
-def _statements(uow: UnitOfWork) -> _Statements:
-    return _BY_DIALECT[uow.session.get_bind().dialect.name]
+def _dialect(uow: UnitOfWork) -> str:
+    return uow.session.get_bind().dialect.name
 
 
 # Every event of the platform comes through here, so each write is one statement with no read
@@ -89,7 +82,7 @@ def record_event(event: Event, uow: UnitOfWork, envelope: Envelope) -> None:
         "data": envelope.data,
         "received_at": utcnow(),
     }
-    uow.session.execute(_statements(uow).log, row)
+    uow.session.execute(_LOG[_dialect(uow)], row)
     if envelope.type in ORDER_STATUS_BY_EVENT and "order_id" in envelope.data:
         project_order(uow, envelope.type, envelope.data)
     if envelope.type in REPORT_EVENTS:
@@ -100,10 +93,8 @@ def project_order(uow: UnitOfWork, event_type: str, data: dict[str, Any]) -> Non
     """One upsert: events arriving in any order (or concurrently) leave the furthest status."""
     status = ORDER_STATUS_BY_EVENT[event_type]
     now = utcnow()
-    statements = _statements(uow)
-    statement = (
-        statements.order_created if event_type == "order-created" else statements.order_event
-    )
+    upserts = _ORDER_CREATED if event_type == "order-created" else _ORDER_EVENT
+    statement = upserts[_dialect(uow)]
     failure = (
         data.get("decline_code") or data.get("reason") if event_type == "payment-failed" else None
     )

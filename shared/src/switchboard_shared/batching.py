@@ -10,10 +10,10 @@ one statement, in the same transaction as the effects, so a crash that redeliver
 or a duplicate inside it, has one effect; idempotent handlers keep no inbox row.
 
 A batch that fails for a reason a retry can fix (the database is down) is tried again after a
-growing pause, its messages still unacked. A redelivered message (the worker died while it was
-in a batch) runs alone, counted: past `max_deliveries` it is dead-lettered as a poison message. One that fails for any other reason is split: each
-message runs alone, and one that still fails is dead-lettered with its reason, so a poison
-message never holds up the rest.
+growing pause, its messages still unacked. One that fails for any other reason is split: each
+message runs alone, and one that still fails is dead-lettered with its reason, so a failing
+message never holds up the rest. A redelivered message (the worker died while it was in a
+batch) runs alone and counted: past `max_deliveries` it is dead-lettered as a poison message.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from kombu.mixins import ConsumerMixin
 
 from .context import MessageContext
 from .contracts import Envelope, Event
-from .deadletters import CapturedMessage
+from .deadletters import CapturedMessage, poison_reason
 from .envelopes import unwrap
 from .failures import FailureClass, ValidationFailure, classify, policies
 from .liveness import stamp
@@ -257,11 +257,10 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
     def _within_delivery_bound(self, item: _Item) -> bool:
         task_id = str((item.message.headers or {}).get("id") or item.envelope.id)
         deliveries = self.runtime.delivery_counter.add(task_id) + 1
-        if deliveries <= self.runtime.platform.max_deliveries:
-            return True
-        reason = f"poison message: delivered {deliveries} times without completing"
-        self._dead_letter(item.message, reason, FailureClass.RESOURCE)
-        return False
+        reason = poison_reason(deliveries, self.runtime.platform.max_deliveries)
+        if reason is not None:
+            self._dead_letter(item.message, reason, FailureClass.RESOURCE)
+        return reason is None
 
     def _parse(self, message: Message) -> _Item | None:
         """The event a message carries; anything else is answered (liveness) or dead-lettered."""
@@ -321,23 +320,21 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
 
     def _apply(self, items: list[_Item]) -> None:
         registry = self.registry
+        # Each handler run with its inbox claim (None: an idempotent handler keeps none).
+        runs = [
+            (item, fn, None if fn in registry.idempotent else (item.envelope.id, handler_name(fn)))
+            for item in items
+            for fn in registry.events.get(item.envelope.type, [])
+        ]
         with self.runtime.uow(MessageContext.caused_by(items[0].envelope)) as uow:
-            claims = {
-                (item.envelope.id, handler_name(fn))
-                for item in items
-                for fn in registry.events.get(item.envelope.type, [])
-                if fn not in registry.idempotent
-            }
-            new = uow.claim_new(claims)
-            for item in items:
+            new = uow.claim_new({claim for _, _, claim in runs if claim is not None})
+            for item, fn, claim in runs:
+                if claim is not None:
+                    if claim not in new:  # handled before, or earlier in this batch
+                        continue
+                    new.discard(claim)
                 uow.context = MessageContext.caused_by(item.envelope)
-                for fn in registry.events.get(item.envelope.type, []):
-                    if fn not in registry.idempotent:
-                        claim = (item.envelope.id, handler_name(fn))
-                        if claim not in new:  # handled before, or earlier in this batch
-                            continue
-                        new.discard(claim)
-                    registry.call(fn, item.event, uow, envelope=item.envelope)
+                registry.call(fn, item.event, uow, envelope=item.envelope)
             uow.commit()
 
     def _dead_letter(self, message: Message, reason: str, classification: FailureClass) -> None:

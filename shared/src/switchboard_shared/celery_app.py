@@ -25,7 +25,7 @@ from .opstasks import register_ops_tasks
 from .redis_checks import require_noeviction
 from .runtime import ServiceDefinition, ServiceRuntime
 from .task_events import BatchedTaskEvents
-from .tasks import KitTask
+from .tasks import KitTask, kit_task
 from .topology import (
     command_queue,
     dead_letter_queue,
@@ -131,14 +131,7 @@ def _register_event_tasks(app: Celery, definition: ServiceDefinition) -> None:
             ran = handle_event(parsed, registry, self.runtime.uow)
             return {"event_id": parsed.id, "handlers": ran}
 
-        app.task(
-            name=event_task_name(event_type),
-            bind=True,
-            base=KitTask,
-            shared=False,
-            queue=queue,
-            ignore_result=True,
-        )(run)
+        kit_task(app, event_task_name(event_type), queue=queue, ignore_result=True)(run)
 
 
 def _register_command_tasks(app: Celery, definition: ServiceDefinition) -> None:
@@ -156,29 +149,17 @@ def _register_command_tasks(app: Celery, definition: ServiceDefinition) -> None:
                 _name, payload, self.request.id, context, registry, self.runtime.uow
             )
 
-        app.task(name=task_name, bind=True, base=KitTask, shared=False, queue=model.queue)(run)
+        kit_task(app, task_name, queue=model.queue)(run)
 
 
 def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
     name = definition.name
 
-    @app.task(
-        name=f"{name}.outbox_sweep",
-        bind=True,
-        base=KitTask,
-        shared=False,
-        queue=definition.default_queue,
-    )
+    @kit_task(app, f"{name}.outbox_sweep", queue=definition.default_queue)
     def outbox_sweep(self: KitTask) -> int:
         return self.runtime.relay.sweep()
 
-    @app.task(
-        name=f"{name}.liveness_probe",
-        bind=True,
-        base=KitTask,
-        shared=False,
-        queue=definition.default_queue,
-    )
+    @kit_task(app, f"{name}.liveness_probe", queue=definition.default_queue)
     def liveness_probe(self: KitTask) -> list[str]:
         names = [q.name for q in app.conf.task_queues]
         for queue in names:
@@ -191,9 +172,7 @@ def _register_kit_tasks(app: Celery, definition: ServiceDefinition) -> None:
             )
         return names
 
-    @app.task(
-        name=f"{name}.liveness_ack", bind=True, base=KitTask, shared=False, ignore_result=True
-    )
+    @kit_task(app, f"{name}.liveness_ack", ignore_result=True)
     def liveness_ack(self: KitTask, queue: str) -> None:
         stamp(self.runtime.redis, name, queue, self.request.hostname or socket.gethostname())
 

@@ -169,6 +169,13 @@ class DeadLetterStore:
         return new_id
 
 
+def poison_reason(deliveries: int, bound: int) -> str | None:
+    """Why a message delivered `deliveries` times must stop, or None while within `bound`."""
+    if deliveries <= bound:
+        return None
+    return f"poison message: delivered {deliveries} times without completing"
+
+
 class DeliveryCounter:
     """Counts the lost and redelivered deliveries of a message, to bound poison messages."""
 

@@ -24,7 +24,7 @@ from .failures import ClassifiedError, FailureClass, ValidationFailure
 from .progress import report
 from .records import DeadLetter
 from .runtime import ServiceDefinition
-from .tasks import KitTask
+from .tasks import KitTask, kit_task
 
 
 def letter_json(letter: DeadLetter, full: bool = False) -> dict[str, Any]:
@@ -84,29 +84,23 @@ def register_ops_tasks(app: Celery, definition: ServiceDefinition) -> None:
     name, queue = definition.name, definition.default_queue
     announce_subscriptions(app, definition)
 
-    @app.task(name=f"{name}.{Diagnose.verb}", bind=True, base=KitTask, shared=False, queue=queue)
+    @kit_task(app, f"{name}.{Diagnose.verb}", queue=queue)
     def diagnose_task(self: KitTask, payload: Any) -> dict[str, Any]:
         return diagnose(self, parse(Diagnose, payload))
 
-    @app.task(
-        name=f"{name}.{ListDeadLetters.verb}", bind=True, base=KitTask, shared=False, queue=queue
-    )
+    @kit_task(app, f"{name}.{ListDeadLetters.verb}", queue=queue)
     def list_letters(self: KitTask, payload: Any) -> dict[str, Any]:
         query = parse(ListDeadLetters, payload)
         store = self.runtime.dead_letters
         letters = store.list(query.limit, query.offset)
         return {"items": [letter_json(x) for x in letters], "total": store.count()}
 
-    @app.task(
-        name=f"{name}.{GetDeadLetter.verb}", bind=True, base=KitTask, shared=False, queue=queue
-    )
+    @kit_task(app, f"{name}.{GetDeadLetter.verb}", queue=queue)
     def get_letter(self: KitTask, payload: Any) -> dict[str, Any] | None:
         letter = self.runtime.dead_letters.get(parse(GetDeadLetter, payload).letter_id)
         return letter_json(letter, full=True) if letter else None
 
-    @app.task(
-        name=f"{name}.{ReplayDeadLetter.verb}", bind=True, base=KitTask, shared=False, queue=queue
-    )
+    @kit_task(app, f"{name}.{ReplayDeadLetter.verb}", queue=queue)
     def replay_letter(self: KitTask, payload: Any) -> dict[str, Any] | None:
         store = self.runtime.dead_letters
         letter = store.get(parse(ReplayDeadLetter, payload).letter_id)
@@ -115,9 +109,7 @@ def register_ops_tasks(app: Celery, definition: ServiceDefinition) -> None:
         task_id = store.replay(letter.id, app)
         return {"task_id": task_id, "task_name": letter.task_name, "queue": letter.queue}
 
-    @app.task(
-        name=f"{name}.{DeleteDeadLetter.verb}", bind=True, base=KitTask, shared=False, queue=queue
-    )
+    @kit_task(app, f"{name}.{DeleteDeadLetter.verb}", queue=queue)
     def delete_letter(self: KitTask, payload: Any) -> dict[str, Any]:
         return {
             "deleted": self.runtime.dead_letters.delete(parse(DeleteDeadLetter, payload).letter_id)

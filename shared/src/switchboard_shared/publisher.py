@@ -33,9 +33,9 @@ class CeleryEventPublisher:
 
     Envelopes go out in one kombu publish batch where the transport supports it (Redis: one
     pipeline of the exact LPUSHes kombu would send one by one, routed by kombu's own topic
-    lookup), a single one too: it is an LPUSH per subscribed service's queue. If the batch fails, the envelopes
-    are published again one by one with retries: a duplicate on the wire is harmless (the
-    subscribers' inbox), a lost event is not.
+    lookup), a single one too: it is an LPUSH per subscribed service's queue. If the batch
+    fails, the envelopes are published again one by one with retries: a duplicate on the wire
+    is harmless (the subscribers' inbox), a lost event is not.
     """
 
     def __init__(self, app: Celery) -> None:

@@ -36,7 +36,8 @@ class ServiceDefinition:
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     on_runtime: Callable[[ServiceRuntime], None] | None = None
     # Consume the events queue in batches (switchboard_shared.batching, ADR 0022) instead of
-    # one Celery task per event; every event handler must then be idempotent.
+    # one Celery task per event; every event handler must then keep its effects in the
+    # service's database (no adapter parameters).
     batch_events: bool = False
 
     @property

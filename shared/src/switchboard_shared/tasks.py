@@ -12,7 +12,7 @@ from celery import Task
 from celery.exceptions import Ignore, Retry
 
 from .commands import CORRELATION_HEADER
-from .deadletters import CapturedMessage
+from .deadletters import CapturedMessage, poison_reason
 from .failures import FailureClass, classify, policies, retry_after_of
 from .logging import bind_task
 from .progress import celery_sink, reporting_to
@@ -58,8 +58,7 @@ class KitTask(Task):
         rt = self.runtime
         bind_task(rt.service, self.request.id, self.name, self._correlation_id(args))
         deliveries = self._deliveries()
-        if deliveries > rt.platform.max_deliveries:
-            reason = f"poison message: delivered {deliveries} times without completing"
+        if reason := poison_reason(deliveries, rt.platform.max_deliveries):
             self._dead_letter(FailureClass.RESOURCE, reason, None, deliveries)
             raise Ignore()
         held = slots_from_header(getattr(self.request, SLOTS_HEADER, None))
@@ -209,3 +208,9 @@ def _carry_slots(options: dict[str, Any]) -> None:
     if run is not None and run.held:
         headers[SLOTS_HEADER] = dict(run.held)
     options["headers"] = headers
+
+
+def kit_task(app: Any, name: str, **options: Any) -> Any:
+    """`app.task` for a service's own task: bound, on `KitTask`, registered with this app only
+    (several services' apps can share a process: tests, the standalone launcher)."""
+    return app.task(name=name, bind=True, base=KitTask, shared=False, **options)

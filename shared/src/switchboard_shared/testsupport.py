@@ -22,6 +22,10 @@ from pathlib import Path
 
 import psycopg
 import redis
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import create_all, create_db_engine, create_session_factory
 
 PG_ADMIN_URL = os.environ.get(
     "SWITCHBOARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,6 +52,17 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database_sessions(url: str, *metadatas: MetaData) -> Iterator[sessionmaker[Session]]:
+    """The kit's tables and `metadatas`' on the database at `url`; its engine disposed after."""
+    engine = create_db_engine(url)
+    create_all(engine, *metadatas)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -7,13 +7,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import Integer, MetaData, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from switchboard_shared.db import (
-    NAMING_CONVENTION,
-    create_all,
-    create_db_engine,
-    create_session_factory,
-)
+from switchboard_shared.db import NAMING_CONVENTION
 from switchboard_shared.records import InboxRecord, OutboxMessage
+from switchboard_shared.testsupport import database_sessions
 
 
 class WidgetBase(DeclarativeBase):
@@ -30,12 +26,8 @@ class Widget(WidgetBase):
 @contextmanager
 def kit_database(url: str) -> Iterator[sessionmaker[Session]]:
     """The kit's tables and the widget table on a fresh database; engine disposed after."""
-    engine = create_db_engine(url)
-    create_all(engine, WidgetBase.metadata)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        engine.dispose()
+    with database_sessions(url, WidgetBase.metadata) as factory:
+        yield factory
 
 
 def count(factory: sessionmaker[Session], model: type) -> int:

@@ -8,9 +8,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from switchboard_shared.db import cached_constant
+from switchboard_shared.db import per_dialect
 
 from switchboard_gateway.ledger.fold import (
     EVENT_TASK_PREFIX,
@@ -38,23 +37,23 @@ def upsert(
         return
     key = frozenset(column.name for column in table.primary_key.columns)
     updated = frozenset(rows[0]) - key - frozenset(keep)
-    statement = _upsert_statement(session.get_bind().dialect.name, table, updated)
+    statement = _upserts(table, updated)[session.get_bind().dialect.name]
     for start in range(0, len(rows), CHUNK):
         session.execute(statement, list(rows[start : start + CHUNK]))
 
 
 @cache
-def _upsert_statement(dialect_name: str, table: Table, updated: frozenset[str]) -> Any:
+def _upserts(table: Table, updated: frozenset[str]) -> dict[str, Any]:
     """Built once per table and column set, and compiled once (the ledger upserts for every
     command the API submits)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(table)
     key = [column.name for column in table.primary_key.columns]
-    return cached_constant(
-        statement.on_conflict_do_update(
-            index_elements=key, set_={name: statement.excluded[name] for name in sorted(updated)}
-        )
-    )
+
+    def build(dialect: Any) -> Any:
+        statement = dialect.insert(table)
+        excluded = {name: statement.excluded[name] for name in sorted(updated)}
+        return statement.on_conflict_do_update(index_elements=key, set_=excluded)
+
+    return per_dialect(build)
 
 
 def _aware(row: Any) -> dict[str, Any]:
