@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from .topology import EVENTS_EXCHANGE, event_task_name
 
 log = logging.getLogger("switchboard.publisher")
 
+BINDINGS_TTL_S = 1.0
 PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0.1,
@@ -36,10 +38,17 @@ class CeleryEventPublisher:
     lookup), a single one too: it is an LPUSH per subscribed service's queue. If the batch
     fails, the envelopes are published again one by one with retries: a duplicate on the wire
     is harmless (the subscribers' inbox), a lost event is not.
+
+    Reading a topic exchange's binding table is a Redis round trip of its own (SMEMBERS),
+    as long as the LPUSHes: this publisher keeps a table for `bindings_ttl` seconds. So a
+    queue bound for the first time (a new subscriber's first start) receives events from at
+    most that long after its binding, not from the instant of it. Bindings outlive worker
+    restarts: a subscriber that is stopped or restarting misses nothing.
     """
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, *, bindings_ttl: float = BINDINGS_TTL_S) -> None:
         self.app = app
+        self.bindings = BindingTables(bindings_ttl)
 
     def publish(self, envelopes: Sequence[dict[str, Any]]) -> None:
         if not envelopes:
@@ -51,7 +60,7 @@ class CeleryEventPublisher:
             # Even one envelope: a topic event is an LPUSH per bound queue, one round trip in all.
             if producer.supports_batch_publish:
                 try:
-                    with _bindings_read_once(producer), producer.batch(max_size=1000):
+                    with self.bindings.routing(producer), producer.batch(max_size=1000):
                         for envelope in envelopes:
                             self._publish_one(producer, envelope, retry=False)
                     return
@@ -91,30 +100,40 @@ class CeleryEventPublisher:
         )
 
 
-@contextmanager
-def _bindings_read_once(producer: Producer) -> Iterator[None]:
-    """Within one batch, read kombu's Redis binding table once per exchange, not per message.
+class BindingTables:
+    """kombu's virtual topic exchange looks its bindings up (SMEMBERS on Redis) for every
+    message; here a table is read once per exchange and kept for `ttl` seconds (0: once per
+    publish call). Routing itself stays kombu's."""
 
-    kombu's virtual topic exchange looks the bindings up (SMEMBERS on Redis) for every
-    message; a batch is routed as of its start instead. Routing itself stays kombu's.
-    """
-    channel = producer.channel
-    read: Callable[[Any, str], Any] | None = getattr(type(channel), "get_table", None)
-    if read is None or "get_table" in vars(channel):
-        yield
-        return
-    tables: dict[str, Any] = {}
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._tables: dict[str, tuple[float, Any]] = {}
 
-    def get_table(exchange: str) -> Any:
-        if exchange not in tables:
-            tables[exchange] = read(channel, exchange)
-        return tables[exchange]
+    @contextmanager
+    def routing(self, producer: Producer) -> Iterator[None]:
+        channel = producer.channel
+        read: Callable[[Any, str], Any] | None = getattr(type(channel), "get_table", None)
+        if read is None or "get_table" in vars(channel):
+            yield
+            return
+        read_now: dict[str, Any] = {}
 
-    channel.get_table = get_table
-    try:
-        yield
-    finally:
-        del channel.get_table
+        def get_table(exchange: str) -> Any:
+            if exchange in read_now:
+                return read_now[exchange]
+            now = time.monotonic()
+            kept = self._tables.get(exchange)
+            if kept is None or now >= kept[0]:
+                kept = (now + self.ttl, read(channel, exchange))
+                self._tables[exchange] = kept
+            read_now[exchange] = kept[1]
+            return kept[1]
+
+        channel.get_table = get_table
+        try:
+            yield
+        finally:
+            del channel.get_table
 
 
 def _argsrepr(args: list[Any], app: Celery) -> str | None:

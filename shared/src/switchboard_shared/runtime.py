@@ -69,7 +69,9 @@ class ServiceRuntime:
     def relay(self) -> OutboxRelay:
         return OutboxRelay(
             self.session_factory,
-            CeleryEventPublisher(self.app),
+            CeleryEventPublisher(
+                self.app, bindings_ttl=self.definition.platform.event_bindings_ttl_seconds
+            ),
             mark_delay=self.definition.platform.outbox_mark_delay_seconds,
         )
 

@@ -29,6 +29,7 @@ class PlatformSettings(BaseSettings):
     retry_max_attempts: int = 4
     outbox_sweep_seconds: float = 5.0
     outbox_mark_delay_seconds: float = 0.2
+    event_bindings_ttl_seconds: float = 1.0
     event_batch_max_messages: int = 200
     event_batch_max_wait_seconds: float = 0.05
     event_batch_linger_seconds: float = 0.001

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from celery import Celery
@@ -55,3 +57,29 @@ def test_batched_events_reach_each_subscriber_queue_exactly_once(
         "both": 2 * batch,
         "refund-only": batch,
     }
+
+
+def test_binding_table_is_read_again_after_its_ttl(redis_url: str) -> None:
+    app = Celery("bindings", broker=redis_url, set_as_current=False)
+    app.conf.update(task_serializer="json", accept_content=["json"])
+    publisher = CeleryEventPublisher(app, bindings_ttl=0.5)
+    event = wrap(
+        OrderCancelled(order_id="o1", was_paid=False),
+        service="orders",
+        context=MessageContext.new("o1"),
+    ).model_dump(mode="json")
+    client = redis.Redis.from_url(redis_url)
+
+    def declare(name: str) -> None:
+        with app.connection_for_write() as connection:
+            events_queue(name, ["order-cancelled"])(connection.default_channel).declare()
+
+    declare("first")
+    publisher.publish([event])
+    declare("second")  # bound after the table was read: not seen until it is read again
+    publisher.publish([event])
+    assert (client.llen("first.events"), client.llen("second.events")) == (2, 0)
+
+    time.sleep(0.6)
+    publisher.publish([event])
+    assert (client.llen("first.events"), client.llen("second.events")) == (3, 1)

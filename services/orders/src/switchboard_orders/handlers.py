@@ -65,7 +65,9 @@ def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
     return {"order_id": order.id, "status": order.status}
 
 
-@registry.on(PaymentSucceeded)
+# The payment handlers are idempotent by the order's state machine: a second delivery finds the
+# order moved on and its transition refused, so the kit keeps no inbox row for them.
+@registry.on(PaymentSucceeded, idempotent=True)
 def mark_order_paid(event: PaymentSucceeded, uow: UnitOfWork) -> None:
     order = _locked(uow, event.order_id)
     if order is None or not _moved(order, "paid"):
@@ -75,14 +77,14 @@ def mark_order_paid(event: PaymentSucceeded, uow: UnitOfWork) -> None:
     assign_supplier(uow, order)
 
 
-@registry.on(PaymentFailed)
+@registry.on(PaymentFailed, idempotent=True)
 def mark_payment_failed(event: PaymentFailed, uow: UnitOfWork) -> None:
     order = _locked(uow, event.order_id)
     if order is not None and _moved(order, "payment_failed"):
         order.failure_reason = event.reason[:200]
 
 
-@registry.on(PaymentRefunded)
+@registry.on(PaymentRefunded, idempotent=True)
 def mark_refunded(event: PaymentRefunded, uow: UnitOfWork) -> None:
     order = _locked(uow, event.order_id)
     if order is None:

@@ -5,7 +5,7 @@ The window between "Stripe charged" and "our transaction committed" is closed in
 1. Every charge of an order uses the idempotency key `order-<id>` (a retry of a failed
    payment: `order-<id>-retry-<n>`); Stripe replays the first answer for 24 h.
 2. Before calling the provider, the attempt is *claimed*: `charge_attempts` is bumped and
-   committed on its own. A later run that finds attempts but no intent id knows an earlier
+   committed on its own (for an order's first attempt, by inserting its payment). A later run that finds attempts but no intent id knows an earlier
    call's outcome is unknown (timeout, 5xx, a killed worker, a failed commit) and looks the
    intent up by its `metadata.order_id` first, adopting it if the provider has one. This also
    holds for providers that ignore idempotency keys (localstripe). No database transaction is
@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, timedelta
+from typing import Any, cast
 
+from sqlalchemy import Table
 from switchboard_shared.contracts.orders import OrderCreated
+from switchboard_shared.db import per_dialect
 from switchboard_shared.failures import ClassifiedError, FailureClass
 from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
@@ -31,6 +34,12 @@ log = logging.getLogger("switchboard.payments")
 OPEN = ("pending", "processing")
 LOOKUP_SLACK = timedelta(minutes=10)
 PREFERENCE = {"succeeded": 0, "processing": 1, "requires_capture": 1}
+
+_PAYMENTS = cast(Table, Payment.__table__)
+# An order's first charge attempt: its payment is inserted unless one exists (one statement).
+_INSERT_FIRST_ATTEMPT = per_dialect(
+    lambda dialect: dialect.insert(_PAYMENTS).on_conflict_do_nothing().returning(_PAYMENTS.c.id)
+)
 
 
 class ChargeInFlight(ClassifiedError):
@@ -76,18 +85,39 @@ def open_payment(event: OrderCreated) -> Payment:
     )
 
 
-def claim_charge(
-    uow: UnitOfWork, event: OrderCreated, seen_attempts: int, *, known_new: bool = False
-) -> Payment | None:
+def claim_first_charge(uow: UnitOfWork, event: OrderCreated) -> Payment | None:
+    """Commit the order's payment with its first attempt claimed; None if it has one already.
+
+    One `INSERT … ON CONFLICT DO NOTHING` in a transaction of its own: no read first, and no
+    row lock to wait for unless another delivery of the same order is inserting it right now.
+    The returned payment is the values inserted (not attached to the session).
+    """
+    uow.rollback()
+    payment = open_payment(event)
+    payment.charge_attempts = 1
+    payment.advance("processing")
+    values: dict[str, Any] = {
+        column.key: value
+        for column in _PAYMENTS.columns
+        if (value := getattr(payment, column.key)) is not None
+    }
+    connection = uow.session.connection()
+    inserted = connection.execute(_INSERT_FIRST_ATTEMPT[connection.dialect.name], values).first()
+    if inserted is None:
+        uow.rollback()
+        return None
+    uow.commit()
+    return payment
+
+
+def claim_charge(uow: UnitOfWork, event: OrderCreated, seen_attempts: int) -> Payment | None:
     """Commit "attempt n+1 starts now" on its own; None if the payment no longer needs one.
 
     Rolls back what the caller staged first: the caller records the message as handled in the
-    transaction that stores the outcome. `known_new`: the caller found no payment, so there is
-    nothing to lock (a row that does not exist locks nothing on PostgreSQL); a concurrent
-    delivery that creates it first fails this commit on the key and is retried.
+    transaction that stores the outcome.
     """
     uow.rollback()
-    payment = None if known_new else payment_for_order(uow, event.order_id, lock=True)
+    payment = payment_for_order(uow, event.order_id, lock=True)
     if payment is None:
         payment = open_payment(event)
         uow.session.add(payment)
@@ -127,17 +157,21 @@ def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider
     Returns True when it committed a claim (dropping what the caller had staged): the caller
     records the message as handled with the outcome.
     """
-    payment = payment_for_order(uow, event.order_id)
-    if not needs_charge(payment):
-        return False
-    seen = payment.charge_attempts if payment is not None else 0
-    if payment is not None and seen:
-        found = find_order_intent(provider, payment)
-        if found is not None:
-            log.info("adopting the intent of an earlier attempt", extra={"intent": found.intent_id})
-            apply_intent(payment, found, uow)
+    claimed = claim_first_charge(uow, event)
+    if claimed is None:  # charged, being charged, or an earlier attempt's outcome is unknown
+        payment = payment_for_order(uow, event.order_id)
+        if payment is None or not needs_charge(payment):
             return False
-    claimed = claim_charge(uow, event, seen, known_new=payment is None)
+        seen = payment.charge_attempts
+        if seen:
+            found = find_order_intent(provider, payment)
+            if found is not None:
+                log.info(
+                    "adopting the intent of an earlier attempt", extra={"intent": found.intent_id}
+                )
+                apply_intent(payment, found, uow)
+                return False
+        claimed = claim_charge(uow, event, seen)
     if claimed is not None:
         call_provider(claimed, uow, provider)
     return True
