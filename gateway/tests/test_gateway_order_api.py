@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from gateway_fakes import RecordingSender, valid_order
+from gateway_fakes import RecordingSender, UnavailableSender, valid_order
+from sqlalchemy import func, select
+from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.eventlog import registry
 from switchboard_gateway.main import create_app
+from switchboard_gateway.models import OrderView
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts.orders import OrderCreated, OrderMatched
 from switchboard_shared.contracts.payments import PaymentSucceeded
@@ -18,6 +21,19 @@ def deliver(client: TestClient, event: object, producer: str, order_id: str) -> 
     store = client.app.state.store.get()  # type: ignore[attr-defined]
     envelope = wrap(event, service=producer, context=MessageContext.new(order_id))  # type: ignore[arg-type]
     handle_event(envelope, registry, store.runtime.uow)
+
+
+def order_created(order_id: str) -> OrderCreated:
+    return OrderCreated(
+        order_id=order_id,
+        customer_email="a@example.com",
+        category="cnc",
+        region="eu",
+        quantity=3,
+        amount=3750,
+        currency="usd",
+        payment_method="pm_card_visa",
+    )
 
 
 def test_same_idempotency_key_and_body_returns_the_same_order(
@@ -61,16 +77,7 @@ def test_order_status_follows_its_events_and_shows_the_timeline(
         client.get(f"/api/v1/orders/{order_id}", headers=auth).json()["status"] == "pending_payment"
     )
 
-    created = OrderCreated(
-        order_id=order_id,
-        customer_email="a@example.com",
-        category="cnc",
-        region="eu",
-        quantity=3,
-        amount=3750,
-        currency="usd",
-        payment_method="pm_card_visa",
-    )
+    created = order_created(order_id)
     matched = OrderMatched(
         order_id=order_id,
         supplier_id="sup_1",
@@ -132,3 +139,29 @@ def test_suppliers_are_created_and_listed_through_the_orders_service(
         "offset": 0,
     }
     assert bad.status_code == 422 and "capacity" in str(bad.json()["error"]["details"])
+
+
+def test_a_view_made_first_by_the_order_events_gets_the_task_id(client: TestClient) -> None:
+    """The view is written after the command is sent, so the order's events may make it first."""
+    store = client.app.state.store.get()  # type: ignore[attr-defined]
+    deliver(client, order_created("ord_early"), "orders", "ord_early")
+    paid = PaymentSucceeded(payment_id="p", order_id="ord_early", amount=1, currency="usd")
+    deliver(client, paid, "payments", "ord_early")
+
+    store.order_submitted("ord_early", "task-1", 3750, "usd")
+    store.order_submitted("ord_early", "task-2", 3750, "usd")  # never replaces a task id
+
+    view = store.order("ord_early")
+    assert view is not None
+    assert (view.status, view.task_id) == ("paid", "task-1")
+
+
+def test_a_refused_send_leaves_no_order_view(
+    settings: GatewaySettings, auth: dict[str, str]
+) -> None:
+    client = TestClient(create_app(settings, UnavailableSender()))
+
+    assert client.post("/api/v1/orders", json=valid_order(), headers=auth).status_code == 503
+    store = client.app.state.store.get()  # type: ignore[attr-defined]
+    with store.runtime.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(OrderView)) == 0

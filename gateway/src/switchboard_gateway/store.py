@@ -19,9 +19,18 @@ from switchboard_gateway.app import build_definition
 from switchboard_gateway.models import EventLogEntry, IdempotencyKey, OrderView
 
 _ORDER_VIEWS = cast(Table, OrderView.__table__)
-_SUBMITTED = per_dialect(
-    lambda dialect: dialect.insert(_ORDER_VIEWS).on_conflict_do_nothing(index_elements=["order_id"])
-)
+
+
+def _submitted(dialect: Any) -> Any:
+    statement = dialect.insert(_ORDER_VIEWS)
+    return statement.on_conflict_do_update(
+        index_elements=["order_id"],
+        set_={"task_id": statement.excluded.task_id},
+        where=_ORDER_VIEWS.c.task_id.is_(None),
+    )
+
+
+_SUBMITTED = per_dialect(_submitted)
 
 
 class IdempotencyConflict(Exception):
@@ -69,7 +78,8 @@ class GatewayStore:
             session.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
 
     def order_submitted(self, order_id: str, task_id: str, amount: int, currency: str) -> None:
-        """The order's view, unless its events made one first: one statement, no read."""
+        """The order's view with its task id; if its events made the view first, only the task
+        id is added. One statement, no read."""
         row = {
             "order_id": order_id,
             "status": "pending_payment",

@@ -100,7 +100,7 @@ def test_redelivered_order_created_never_charges_twice(
     harness: Harness, provider: FakePaymentProvider
 ) -> None:
     env = harness.order(order_created("ord_1"))
-    harness.deliver(env)  # the same message (inbox)
+    harness.deliver(env)  # the same message
     harness.order(order_created("ord_1"))  # the same order in a new message (payment row)
 
     assert len(provider.charges_for("ord_1")) == 1

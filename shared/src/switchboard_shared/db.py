@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import JSON, Engine, MetaData, create_engine, event, exc
+from sqlalchemy import JSON, Engine, MetaData, Table, create_engine, event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -57,6 +57,31 @@ def per_dialect(build: Callable[[Any], S]) -> dict[str, S]:
         name: cached_constant(build(module))
         for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
     }
+
+
+_INSERT_NEW: dict[Table, dict[str, Any]] = {}
+
+
+def insert_new(session: Session, row: DeclarativeBase) -> bool:
+    """Insert a new mapped object's values unless a row with one of its keys exists; True if
+    it was inserted. One `INSERT … ON CONFLICT DO NOTHING` in the session's transaction: no
+    read before it and no ORM flush. The object itself stays out of the session.
+    """
+    table = cast(Table, type(row).__table__)
+    statements = _INSERT_NEW.get(table)
+    if statements is None:
+        statements = _INSERT_NEW[table] = per_dialect(
+            lambda dialect: (
+                dialect.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+            )
+        )
+    values = {
+        column.key: value
+        for column in table.columns
+        if (value := getattr(row, column.key)) is not None  # absent: the column's default
+    }
+    connection = session.connection()
+    return connection.execute(statements[connection.dialect.name], values).first() is not None
 
 
 class KitBase(DeclarativeBase):

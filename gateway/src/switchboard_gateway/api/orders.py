@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 from switchboard_shared.contracts.orders import CancelOrder, CreateOrder, Customer, OrderItem
 
 from switchboard_gateway.api.deps import SenderDep, StoreDep
@@ -16,6 +18,7 @@ from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.sender import BrokerUnavailable
 from switchboard_gateway.store import IdempotencyConflict, event_json
 
+log = logging.getLogger("switchboard.gateway.orders")
 router = APIRouter(prefix="/orders", tags=["orders"])
 MAX_ORDER_AMOUNT = 99_999_999
 
@@ -128,8 +131,6 @@ def create_order(
             ) from exc
         if earlier is not None:
             return _accepted(earlier.order_id, earlier.task_id)
-    amount = sum(item.quantity * item.unit_amount for item in command.items)
-    store.order_submitted(command.order_id, task_id, amount, command.currency)
     try:
         # The order id is the flow's correlation id: every event of this order carries it.
         sender.send(command, command.order_id, task_id=task_id)
@@ -137,6 +138,14 @@ def create_order(
         if key is not None:
             store.release_idempotency_key(key)
         raise HTTPException(503, detail="The broker is unavailable; try again") from exc
+    # Written after the send, so the order's processing does not wait for it (and a refused
+    # send leaves no view behind). The order is on its way: if this write fails, its events
+    # still build the view.
+    amount = sum(item.quantity * item.unit_amount for item in command.items)
+    try:
+        store.order_submitted(command.order_id, task_id, amount, command.currency)
+    except SQLAlchemyError:
+        log.exception("order %s sent, but its view could not be written", command.order_id)
     return _accepted(command.order_id, task_id)
 
 

@@ -10,9 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, literal, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    bindparam,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from switchboard_shared.db import cached_constant
 
 from .matching import Candidate, Need, no_match_reason, rank
 from .models import Order, Supplier
@@ -28,12 +39,17 @@ class Allocation:
     reason: str = ""
 
 
-def serves(session: Session, category: str) -> ColumnElement[bool]:
+def serves_sql(dialect: str, category: ColumnElement[str] | str) -> ColumnElement[bool]:
     """SQL condition: the supplier's JSON `categories` list contains `category`."""
-    if session.get_bind().dialect.name == "postgresql":
-        return type_coerce(Supplier.categories, JSONB).contains([category])
+    if dialect == "postgresql":
+        wanted = func.jsonb_build_array(category)
+        return type_coerce(Supplier.categories, JSONB).contains(wanted)
     values = func.json_each(Supplier.categories).table_valued("value")
     return select(literal(1)).select_from(values).where(values.c.value == category).exists()
+
+
+def serves(session: Session, category: str) -> ColumnElement[bool]:
+    return serves_sql(session.get_bind().dialect.name, category)
 
 
 def free_capacity() -> ColumnElement[int]:
@@ -44,10 +60,9 @@ def need_of(order: Order) -> Need:
     return Need(category=order.category, region=order.region, quantity=order.quantity)
 
 
-def load_candidates(session: Session, need: Need) -> list[Candidate]:
-    """Suppliers of the category with room for the quantity, read as plain values (never the
-    identity map, which may hold counts from before this transaction's own reservations)."""
-    rows = session.execute(
+# Matching runs once per paid order: its two statements are built and keyed once.
+_CANDIDATES = {
+    dialect: cached_constant(
         select(
             Supplier.id,
             Supplier.categories,
@@ -55,7 +70,26 @@ def load_candidates(session: Session, need: Need) -> list[Candidate]:
             Supplier.capacity,
             Supplier.reserved,
             Supplier.rating,
-        ).where(serves(session, need.category), free_capacity() >= need.quantity)
+        ).where(
+            serves_sql(dialect, bindparam("category", type_=String)),
+            free_capacity() >= bindparam("q", type_=Integer),
+        )
+    )
+    for dialect in ("postgresql", "sqlite")
+}
+_RESERVE = cached_constant(
+    update(Supplier)
+    .where(Supplier.id == bindparam("supplier"), free_capacity() >= bindparam("q"))
+    .values(reserved=Supplier.reserved + bindparam("q"))
+)
+
+
+def load_candidates(session: Session, need: Need) -> list[Candidate]:
+    """Suppliers of the category with room for the quantity, read as plain values (never the
+    identity map, which may hold counts from before this transaction's own reservations)."""
+    connection = session.connection()
+    rows = connection.execute(
+        _CANDIDATES[connection.dialect.name], {"category": need.category, "q": need.quantity}
     ).all()
     return [
         Candidate(row.id, tuple(row.categories), row.region, row.capacity, row.reserved, row.rating)
@@ -65,13 +99,8 @@ def load_candidates(session: Session, need: Need) -> list[Candidate]:
 
 def reserve(session: Session, supplier_id: str, quantity: int) -> bool:
     """Take `quantity` of the supplier's free capacity if it is still there."""
-    result = session.execute(
-        update(Supplier)
-        .where(Supplier.id == supplier_id, free_capacity() >= quantity)
-        .values(reserved=Supplier.reserved + quantity)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = session.connection().execute(_RESERVE, {"supplier": supplier_id, "q": quantity})
+    return result.rowcount == 1
 
 
 def release(session: Session, supplier_id: str, quantity: int) -> bool:
@@ -89,7 +118,11 @@ def release(session: Session, supplier_id: str, quantity: int) -> bool:
 
 
 def allocate(session: Session, need: Need) -> Allocation:
-    """Try the ranked candidates best first; the first successful reservation wins."""
+    """Try the ranked candidates best first; the first successful reservation wins.
+
+    Reads and reserves on the session's connection, so the order's pending changes are not
+    flushed first: they go in one UPDATE at commit.
+    """
     for candidate in rank(need, load_candidates(session, need)):
         if reserve(session, candidate.supplier_id, need.quantity):
             return Allocation(candidate.supplier_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
 from switchboard_shared.contracts.orders import (
     CancelOrder,
     CreateOrder,
@@ -17,6 +18,7 @@ from switchboard_shared.contracts.orders import (
     OrderCreated,
 )
 from switchboard_shared.contracts.payments import PaymentFailed, PaymentRefunded, PaymentSucceeded
+from switchboard_shared.db import insert_new
 from switchboard_shared.failures import ValidationFailure
 from switchboard_shared.uow import UnitOfWork
 
@@ -32,9 +34,6 @@ log = logging.getLogger("switchboard.orders")
 
 @registry.command(CreateOrder)
 def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
-    existing = uow.session.get(Order, command.order_id)
-    if existing is not None:
-        return {"order_id": existing.id, "status": existing.status}
     order = Order(
         id=command.order_id,
         status="pending_payment",
@@ -47,7 +46,9 @@ def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
         currency=command.currency,
         payment_method=command.payment_method,
     )
-    uow.session.add(order)
+    if not insert_new(uow.session, order):  # the same order sent again in another message
+        status = uow.session.execute(select(Order.status).where(Order.id == order.id)).scalar_one()
+        return {"order_id": order.id, "status": status}
     uow.publish(
         OrderCreated(
             order_id=order.id,

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, timedelta
-from typing import Any, cast
 
-from sqlalchemy import Table
 from switchboard_shared.contracts.orders import OrderCreated
-from switchboard_shared.db import per_dialect
+from switchboard_shared.db import insert_new
 from switchboard_shared.failures import ClassifiedError, FailureClass
 from switchboard_shared.records import utcnow
 from switchboard_shared.uow import UnitOfWork
@@ -34,12 +32,6 @@ log = logging.getLogger("switchboard.payments")
 OPEN = ("pending", "processing")
 LOOKUP_SLACK = timedelta(minutes=10)
 PREFERENCE = {"succeeded": 0, "processing": 1, "requires_capture": 1}
-
-_PAYMENTS = cast(Table, Payment.__table__)
-# An order's first charge attempt: its payment is inserted unless one exists (one statement).
-_INSERT_FIRST_ATTEMPT = per_dialect(
-    lambda dialect: dialect.insert(_PAYMENTS).on_conflict_do_nothing().returning(_PAYMENTS.c.id)
-)
 
 
 class ChargeInFlight(ClassifiedError):
@@ -96,14 +88,7 @@ def claim_first_charge(uow: UnitOfWork, event: OrderCreated) -> Payment | None:
     payment = open_payment(event)
     payment.charge_attempts = 1
     payment.advance("processing")
-    values: dict[str, Any] = {
-        column.key: value
-        for column in _PAYMENTS.columns
-        if (value := getattr(payment, column.key)) is not None
-    }
-    connection = uow.session.connection()
-    inserted = connection.execute(_INSERT_FIRST_ATTEMPT[connection.dialect.name], values).first()
-    if inserted is None:
+    if not insert_new(uow.session, payment):
         uow.rollback()
         return None
     uow.commit()
@@ -151,17 +136,17 @@ def call_provider(payment: Payment, uow: UnitOfWork, provider: PaymentProvider) 
     apply_intent(fresh, intent, uow)
 
 
-def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider) -> bool:
-    """Charge the order unless it was charged already.
+def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider) -> None:
+    """Charge the order unless it was charged already (or is being charged right now).
 
-    Returns True when it committed a claim (dropping what the caller had staged): the caller
-    records the message as handled with the outcome.
+    A claim commits on its own, dropping what the caller had staged; the outcome is left
+    staged for the caller to commit.
     """
     claimed = claim_first_charge(uow, event)
     if claimed is None:  # charged, being charged, or an earlier attempt's outcome is unknown
         payment = payment_for_order(uow, event.order_id)
         if payment is None or not needs_charge(payment):
-            return False
+            return
         seen = payment.charge_attempts
         if seen:
             found = find_order_intent(provider, payment)
@@ -170,8 +155,7 @@ def charge_order(event: OrderCreated, uow: UnitOfWork, provider: PaymentProvider
                     "adopting the intent of an earlier attempt", extra={"intent": found.intent_id}
                 )
                 apply_intent(payment, found, uow)
-                return False
+                return
         claimed = claim_charge(uow, event, seen)
     if claimed is not None:
         call_provider(claimed, uow, provider)
-    return True

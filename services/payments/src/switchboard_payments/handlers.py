@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard_shared.contracts import Envelope
 from switchboard_shared.contracts.gateway import StripeEventReceived
 from switchboard_shared.contracts.orders import OrderCancelled, OrderCreated
 from switchboard_shared.contracts.payments import RefundPayment
-from switchboard_shared.messagebus import HandlerRegistry, handler_name
+from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.uow import UnitOfWork
 
 from .adapters.stripe import PaymentProvider
@@ -22,15 +21,12 @@ from .webhooks import apply_stripe_event
 registry = HandlerRegistry()
 
 
-# Idempotent by the payment's own state (an order is charged once: `charging`), so the kit
-# claims no inbox row first: the claim of the charge attempt commits on its own and would drop
-# it. The event is recorded as handled with the outcome, in the transaction that stores it.
+# Idempotent by the payment's own state (an order has one payment, and a charge is claimed on
+# it before the provider is called: `charging`), so the kit keeps no inbox row: a redelivery
+# finds the payment and does not charge again.
 @registry.on(OrderCreated, idempotent=True)
-def charge_for_order(
-    event: OrderCreated, uow: UnitOfWork, payments: PaymentProvider, envelope: Envelope
-) -> None:
-    if charge_order(event, uow, payments):
-        uow.record_handled(envelope.id, handler_name(charge_for_order))
+def charge_for_order(event: OrderCreated, uow: UnitOfWork, payments: PaymentProvider) -> None:
+    charge_order(event, uow, payments)
 
 
 @registry.on(StripeEventReceived)
