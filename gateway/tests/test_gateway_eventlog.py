@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from gateway_fakes import order_created
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_gateway.eventlog import registry
 from switchboard_gateway.models import Base, EventLogEntry, OrderView
 from switchboard_shared.context import MessageContext
 from switchboard_shared.contracts import Event
-from switchboard_shared.contracts.orders import OrderCreated, OrderMatched
+from switchboard_shared.contracts.orders import OrderMatched
 from switchboard_shared.contracts.payments import PaymentFailed, PaymentSucceeded
 from switchboard_shared.envelopes import Envelope, wrap
 from switchboard_shared.messagebus import handle_event
@@ -42,19 +43,7 @@ def envelope_of(event: Event, source: str) -> Envelope:
 
 
 def created() -> Envelope:
-    return envelope_of(
-        OrderCreated(
-            order_id=ORDER,
-            customer_email="ada@example.com",
-            category="cnc-machining",
-            region="eu-west",
-            quantity=2,
-            amount=2500,
-            currency="eur",
-            payment_method="pm_card_visa",
-        ),
-        "orders",
-    )
+    return envelope_of(order_created(ORDER, amount=2500, currency="eur"), "orders")
 
 
 def paid() -> Envelope:

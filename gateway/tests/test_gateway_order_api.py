@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from gateway_fakes import RecordingSender, UnavailableSender, valid_order
+from gateway_fakes import RecordingSender, UnavailableSender, order_created, valid_order
 from sqlalchemy import func, select
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.eventlog import registry
 from switchboard_gateway.main import create_app
 from switchboard_gateway.models import OrderView
 from switchboard_shared.context import MessageContext
-from switchboard_shared.contracts.orders import OrderCreated, OrderMatched
+from switchboard_shared.contracts.orders import OrderMatched
 from switchboard_shared.contracts.payments import PaymentSucceeded
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.messagebus import handle_event
@@ -21,19 +21,6 @@ def deliver(client: TestClient, event: object, producer: str, order_id: str) -> 
     store = client.app.state.store.get()  # type: ignore[attr-defined]
     envelope = wrap(event, service=producer, context=MessageContext.new(order_id))  # type: ignore[arg-type]
     handle_event(envelope, registry, store.runtime.uow)
-
-
-def order_created(order_id: str) -> OrderCreated:
-    return OrderCreated(
-        order_id=order_id,
-        customer_email="a@example.com",
-        category="cnc",
-        region="eu",
-        quantity=3,
-        amount=3750,
-        currency="usd",
-        payment_method="pm_card_visa",
-    )
 
 
 def test_same_idempotency_key_and_body_returns_the_same_order(

@@ -5,11 +5,12 @@ The window between "Stripe charged" and "our transaction committed" is closed in
 1. Every charge of an order uses the idempotency key `order-<id>` (a retry of a failed
    payment: `order-<id>-retry-<n>`); Stripe replays the first answer for 24 h.
 2. Before calling the provider, the attempt is *claimed*: `charge_attempts` is bumped and
-   committed on its own (for an order's first attempt, by inserting its payment). A later run that finds attempts but no intent id knows an earlier
-   call's outcome is unknown (timeout, 5xx, a killed worker, a failed commit) and looks the
-   intent up by its `metadata.order_id` first, adopting it if the provider has one. This also
-   holds for providers that ignore idempotency keys (localstripe). No database transaction is
-   held open during the network call.
+   committed on its own (an order's first attempt is claimed by inserting its payment). A
+   later run that finds attempts but no intent id knows an earlier call's outcome is unknown
+   (timeout, 5xx, a killed worker, a failed commit) and looks the intent up by its
+   `metadata.order_id` first, adopting it if the provider has one. This also holds for
+   providers that ignore idempotency keys (localstripe). No database transaction is held
+   open during the network call.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ def claim_first_charge(uow: UnitOfWork, event: OrderCreated) -> Payment | None:
 def claim_charge(uow: UnitOfWork, event: OrderCreated, seen_attempts: int) -> Payment | None:
     """Commit "attempt n+1 starts now" on its own; None if the payment no longer needs one.
 
-    Rolls back what the caller staged first: the caller records the message as handled in the
-    transaction that stores the outcome.
+    Rolls back what the caller staged first: the outcome is stored in a transaction after the
+    provider's answer.
     """
     uow.rollback()
     payment = payment_for_order(uow, event.order_id, lock=True)
