@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.runtime import ServiceDefinition
@@ -22,9 +23,13 @@ ALERTS_TASK = "gateway.evaluate_alerts"
 
 
 class GatewayStoreSettings(ServiceSettings):
-    """`GATEWAY_DATABASE_URL` (default: `<data dir>/gateway.db`)."""
+    """`GATEWAY_DATABASE_URL` (default: `<data dir>/gateway.db`), `GATEWAY_EVENT_LOG_WINDOW_SECONDS`."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    # The event log and views are a read model: a batch held this long takes a flow's events
+    # in one transaction after them, not one beside each (ADR 0022, addendum 2).
+    event_log_window_seconds: float = Field(default=0.05, ge=0, le=5)
 
 
 def alert_schedule() -> dict[str, dict[str, Any]]:
@@ -37,15 +42,17 @@ def alert_schedule() -> dict[str, dict[str, Any]]:
 
 
 def build_definition(platform: PlatformSettings | None = None) -> ServiceDefinition:
+    settings = GatewayStoreSettings()
     return ServiceDefinition(
         name=SERVICE,
         command_queues=QUEUES,
         registry=registry,
-        settings=GatewayStoreSettings(),
+        settings=settings,
         metadata=Base.metadata,
         platform=platform or PlatformSettings(),
         beat_schedule=alert_schedule(),
         batch_events=True,  # every event of the platform: logged in batches (ADR 0022)
+        event_batch_window=settings.event_log_window_seconds,
     )
 
 

@@ -211,6 +211,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             max_messages=platform.event_batch_max_messages,
             max_wait=platform.event_batch_max_wait_seconds,
             linger=platform.event_batch_linger_seconds,
+            window=definition.event_batch_window,
             worker=getattr(sender, "hostname", None),
         )
         batches.append((consumer, consumer.start()))

@@ -39,7 +39,7 @@ class HandlerRegistry:
     events: dict[str, list[EventHandler]] = field(default_factory=dict)
     commands: dict[str, tuple[type[Command], CommandHandler]] = field(default_factory=dict)
     dependencies: dict[str, Any] = field(default_factory=dict)
-    idempotent: set[EventHandler] = field(default_factory=set)
+    idempotent: set[Callable[..., Any]] = field(default_factory=set)
 
     def provide(self, **dependencies: Any) -> None:
         """Adapters a handler asks for by parameter name (`mailer`, `stripe` …), set by bootstrap."""
@@ -70,11 +70,16 @@ class HandlerRegistry:
 
         return register
 
-    def command(self, model: type[Command]) -> Callable[[F], F]:
+    def command(self, model: type[Command], *, idempotent: bool = False) -> Callable[[F], F]:
+        """`idempotent=True`: a second run of the same message finds its effect and returns what
+        it is now (an insert that skips an existing row), so the kit keeps no inbox row for it."""
+
         def register(fn: F) -> F:
             if model.task_name in self.commands:
                 raise ValueError(f"{model.task_name} already has a handler")
             self.commands[model.task_name] = (model, fn)
+            if idempotent:
+                self.idempotent.add(fn)
             return fn
 
         return register
@@ -114,9 +119,15 @@ def handle_command(
     registry: HandlerRegistry,
     uow_factory: UowFactory,
 ) -> Any:
-    """Run the command's one handler once per message id; a duplicate returns the first result."""
+    """Run the command's one handler once per message id; a duplicate returns the first result
+    (an idempotent handler runs again and answers for itself)."""
     model, fn = registry.commands[task_name]
     command = model.model_validate(payload)
+    if fn in registry.idempotent:
+        with uow_factory(context) as uow:
+            result = registry.call(fn, command, uow)
+            uow.commit()
+            return result
     name = handler_name(fn)
     try:
         with uow_factory(context) as uow:

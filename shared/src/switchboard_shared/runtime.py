@@ -39,6 +39,9 @@ class ServiceDefinition:
     # one Celery task per event; every event handler must then keep its effects in the
     # service's database (no adapter parameters).
     batch_events: bool = False
+    # With batch_events: how long a batch is held open after its first event for more to join
+    # (a read model that may lag by this much); 0: it goes as soon as no further one is ready.
+    event_batch_window: float = 0.0
 
     @property
     def default_queue(self) -> str:

@@ -305,6 +305,26 @@ def test_duplicate_command_message_returns_the_first_result_without_running_agai
     assert calls == ["ord_1"]
 
 
+def test_an_idempotent_command_runs_again_and_answers_for_itself_keeping_no_inbox_row() -> None:
+    store, calls = FakeStore(), []
+    registry = HandlerRegistry()
+
+    @registry.command(CreateOrder, idempotent=True)
+    def create(command: CreateOrder, uow: FakeUnitOfWork) -> dict[str, Any]:
+        calls.append(command.order_id)
+        known = command.order_id in uow.data
+        uow.data.setdefault(command.order_id, "pending_payment")
+        return {"order_id": command.order_id, "known": known}
+
+    args = ("orders.create", create_payload(), "msg-1", MessageContext.new("ord_1"), registry)
+    first = handle_command(*args, factory(store))
+    second = handle_command(*args, factory(store))
+
+    assert (first["known"], second["known"]) == (False, True)
+    assert calls == ["ord_1", "ord_1"]
+    assert store.inbox == {}, "no inbox claim"
+
+
 def test_invalid_command_payload_never_reaches_the_handler() -> None:
     store, calls = FakeStore(), []
     payload = create_payload()

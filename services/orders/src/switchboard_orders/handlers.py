@@ -32,7 +32,8 @@ __all__ = ["registry"]
 log = logging.getLogger("switchboard.orders")
 
 
-@registry.command(CreateOrder)
+# Idempotent by the order's id: a second delivery finds the order and answers with its status.
+@registry.command(CreateOrder, idempotent=True)
 def create_order(command: CreateOrder, uow: UnitOfWork) -> dict[str, Any]:
     order = Order(
         id=command.order_id,
