@@ -23,6 +23,12 @@ Then, in one run:
       Celery no-op tasks on the same Redis broker (one worker -c 2), ~20 chains/s.
   Plus a localstripe probe: POST /v1/customers timed before and after (stock localstripe
   pickles its whole store on every write, so its writes slowed down as it grew).
+Each order is sent at a random instant within its slot of 1/rate s (seeded): the offered rate
+is exact, but no order runs in step with a periodic process. localstripe sends every webhook
+exactly 1 s after its event, so with orders exactly 100 ms apart the webhook of order n-10
+(verified by the gateway, logged, handled by payments) landed in order n's payment hop every
+time, which real Stripe's deliveries do not. `--phase-locked` sends at exact multiples of
+1/rate, as earlier versions of this bench did.
 Human-readable lines, then one JSON object as the last line.
 """
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -254,8 +261,11 @@ class Platform:
 _local = threading.local()
 
 
-def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[str, Any]:
-    """POST n orders at `rate`/s; wait until all are matched; latencies from the event log."""
+def place_orders(
+    platform: Platform, n: int, rate: float, label: str, *, phase_locked: bool = False
+) -> dict[str, Any]:
+    """POST n orders at `rate`/s, one at a random instant of each 1/rate slot (at its start if
+    `phase_locked`); wait until all are matched; latencies from the event log."""
     sent: dict[str, float] = {}  # order id -> POST send time (epoch)
     post_ms: list[float] = []
     errors: list[str] = []
@@ -285,10 +295,12 @@ def place_orders(platform: Platform, n: int, rate: float, label: str) -> dict[st
     seen_before = set(before)
     first_post = time.time()
     start = time.perf_counter()
+    within_slot = random.Random(n)
     with ThreadPoolExecutor(max_workers=16) as pool:
         futures = []
         for i in range(n):
-            delay = start + i / rate - time.perf_counter()
+            offset = 0.0 if phase_locked else within_slot.random()
+            delay = start + (i + offset) / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             futures.append(pool.submit(one, i))
@@ -484,10 +496,11 @@ def run(
     chains: int,
     keep_logs: bool = False,
     capacity_rate: float | None = None,
+    phase_locked: bool = False,
 ) -> dict[str, Any]:
     log(
         f"== order flow: N={n} at {rate}/s then at {capacity_rate}/s, latency run {latency_n} "
-        f"at 10/s, floor {chains} chains "
+        f"at 10/s, floor {chains} chains, {'phase-locked' if phase_locked else 'jittered'} sends "
         f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
     )
     result: dict[str, Any] = {}
@@ -518,7 +531,9 @@ def run(
             place_orders(platform, 5, 5, "warm-up")
             pids = platform.all_pids()
             cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
-            result["throughput"] = place_orders(platform, n, rate, f"throughput@{rate:g}/s")
+            result["throughput"] = place_orders(
+                platform, n, rate, f"throughput@{rate:g}/s", phase_locked=phase_locked
+            )
             cpu1, wall1 = cpu_seconds(pids), time.perf_counter()
             util = {k: round((cpu1[k] - cpu0[k]) / (wall1 - wall0), 3) for k in cpu0}
             result["cpu_cores_during_throughput"] = util
@@ -532,9 +547,15 @@ def run(
                 # Offered above the target, the matched rate is what the platform sustains;
                 # at the target rate it can only equal the offered rate.
                 result["capacity"] = place_orders(
-                    platform, n, capacity_rate, f"capacity@{capacity_rate:g}/s"
+                    platform,
+                    n,
+                    capacity_rate,
+                    f"capacity@{capacity_rate:g}/s",
+                    phase_locked=phase_locked,
                 )
-            result["latency"] = place_orders(platform, latency_n, 10, "latency@10/s")
+            result["latency"] = place_orders(
+                platform, latency_n, 10, "latency@10/s", phase_locked=phase_locked
+            )
             result["emails_received"] = platform.inbox.count
         except BaseException:
             for path in sorted(scratch.glob("*.log")):
@@ -563,6 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         "--chains", type=int, help="bare chains for the floor (default 200, quick 100)"
     )
     parser.add_argument(
+        "--phase-locked",
+        action="store_true",
+        help="send orders at exact multiples of 1/rate instead of jittered within each slot",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs and data afterwards"
     )
     args = parser.parse_args(argv)
@@ -570,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     latency_n = args.latency_n or (50 if args.quick else 200)
     chains = args.chains or (100 if args.quick else 200)
     signal.signal(signal.SIGTERM, _terminate)
-    r = run(n, args.rate, latency_n, chains, args.keep_logs, args.capacity_rate)
+    r = run(n, args.rate, latency_n, chains, args.keep_logs, args.capacity_rate, args.phase_locked)
     tp, lat, floor = r["throughput"], r["latency"], r["floor"]
     sustained = max(tp["matched_per_s"], r.get("capacity", {}).get("matched_per_s", 0.0))
     ratios = {
@@ -607,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "email_rate_limit": EMAIL_RATE_LIMIT,
         "capacity_rate": args.capacity_rate,
+        "schedule": "phase-locked" if args.phase_locked else "jittered",
         "sustained_matched_per_s": round(sustained, 3),
         **rounded(r),
         "ratios": rounded(ratios),
