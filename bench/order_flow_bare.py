@@ -24,7 +24,9 @@ def build(broker_url: str) -> Celery:
     bare.conf.task_default_queue = QUEUE  # not "celery", which a service may also consume
     results: list[redis.Redis] = []
 
-    @bare.task(name="bare.hop")
+    @bare.task(
+        name="bare.hop", shared=False
+    )  # built twice in the bench process (floor before, after)
     def hop(chain: int, left: int, started: float) -> None:
         if left > 1:
             hop.delay(chain, left - 1, started)
