@@ -124,6 +124,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.setdefault("pool_size", 5)
+    # The connection used last is taken first: a transaction that follows another (a claim,
+    # then the outcome) finds its server process still warm, not the one idle longest.
+    kwargs.setdefault("pool_use_lifo", True)
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, PING_AFTER_IDLE_S)
