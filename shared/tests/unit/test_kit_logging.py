@@ -50,3 +50,21 @@ def test_other_extra_data_is_logged_as_given(capsys: pytest.CaptureFixture[str])
 
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["data"] == {"order_id": "o1"}
+
+
+@pytest.mark.parametrize(("level", "receipts_logged"), [("INFO", False), ("DEBUG", True)])
+def test_celerys_per_task_received_line_is_left_out_unless_debugging(
+    capsys: pytest.CaptureFixture[str], level: str, receipts_logged: bool
+) -> None:
+    strategy = logging.getLogger("celery.worker.strategy")
+    before = strategy.level
+    try:
+        configure_logging("orders", level, json=True)
+        strategy.info("Task %s[%s] received", "orders.create", "task-1")
+        logging.getLogger("celery.app.trace").info("Task orders.create[task-1] succeeded")
+
+        lines = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+        assert ("Task orders.create[task-1] received" in lines) is receipts_logged
+        assert "Task orders.create[task-1] succeeded" in lines
+    finally:
+        strategy.setLevel(before)
