@@ -134,8 +134,10 @@ class RedisWire:
     and most of an event-producing hop's publish. Here a message is serialised once, with
     the channel's own encoding, routed by the channel's topic lookup over a kept binding table
     (`BindingTables`), and pushed to each queue in one pipeline, on one client over kombu's
-    connection pool. What a subscriber reads is byte for byte the same layout (a test compares
-    the two). A topic with no bound queue drops the message, as kombu does.
+    connection pool. A subscriber reads the same message kombu would have written (a test
+    compares the two). A topic with no bound queue drops the message, as kombu does. A
+    pipeline that the client retries after a lost connection may push twice: duplicates are
+    absorbed by the subscribers' inboxes, as for any redelivery.
     """
 
     def __init__(self, channel: Any, bindings: BindingTables) -> None:
