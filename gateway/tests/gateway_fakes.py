@@ -10,6 +10,7 @@ from typing import Any
 from switchboard_gateway.sender import BrokerUnavailable
 from switchboard_shared.contracts import Command
 from switchboard_shared.contracts.orders import OrderCreated
+from switchboard_shared.testing import sample_order_created
 
 API_KEY = "test-key-0123456789"
 OTHER_KEY = "second-key"
@@ -30,16 +31,7 @@ def valid_order() -> dict[str, Any]:
 
 def order_created(order_id: str, *, amount: int = 3750, currency: str = "usd") -> OrderCreated:
     """The `order-created` event the orders service would publish for an order."""
-    return OrderCreated(
-        order_id=order_id,
-        customer_email="ada@example.com",
-        category="cnc-machining",
-        region="eu-west",
-        quantity=3,
-        amount=amount,
-        currency=currency,
-        payment_method="pm_card_visa",
-    )
+    return sample_order_created(order_id, quantity=3, amount=amount, currency=currency)
 
 
 @dataclass

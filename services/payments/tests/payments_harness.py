@@ -16,7 +16,7 @@ from switchboard_shared.contracts import Envelope, Event
 from switchboard_shared.contracts.gateway import StripeEventReceived
 from switchboard_shared.contracts.orders import OrderCancelled, OrderCreated
 from switchboard_shared.envelopes import wrap
-from switchboard_shared.testing import InProcessBus, InProcessService
+from switchboard_shared.testing import InProcessBus, InProcessService, sample_order_created
 
 DECLINE = "pm_card_chargeCustomerFail"
 SLOW = "pm_card_processing"
@@ -26,12 +26,10 @@ TRANSIENT_DECLINE = "pm_card_processing_error"
 def order_created(
     order_id: str = "ord_1", *, method: str = "pm_card_visa", amount: int = 2500
 ) -> OrderCreated:
-    return OrderCreated(
-        order_id=order_id,
-        customer_email="ada@example.com",
+    return sample_order_created(
+        order_id,
         category="flowers",
         region="eu",
-        quantity=1,
         amount=amount,
         currency="eur",
         payment_method=method,

@@ -20,6 +20,7 @@ from switchboard_shared.contracts.payments import PaymentFailed, PaymentSucceede
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.messagebus import handle_command, handle_event
+from switchboard_shared.testing import sample_order_created
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -38,15 +39,13 @@ def uow_factory(db: sessionmaker[Session]):  # type: ignore[no-untyped-def]
 
 
 def order_created(order_id: str = "ord_1", amount: int = 1000) -> OrderCreated:
-    return OrderCreated(
-        order_id=order_id,
+    return sample_order_created(
+        order_id,
         customer_email="a@example.com",
         category="flowers",
         region="eu",
-        quantity=1,
         amount=amount,
         currency="eur",
-        payment_method="pm_card_visa",
     )
 
 

@@ -123,18 +123,15 @@ def handle_command(
     (an idempotent handler runs again and answers for itself)."""
     model, fn = registry.commands[task_name]
     command = model.model_validate(payload)
-    if fn in registry.idempotent:
-        with uow_factory(context) as uow:
-            result = registry.call(fn, command, uow)
-            uow.commit()
-            return result
     name = handler_name(fn)
+    inbox = fn not in registry.idempotent
     try:
         with uow_factory(context) as uow:
-            # Claiming is the duplicate check (as for events): a duplicate fails the claim.
-            uow.record_handled(message_id, name)
+            if inbox:  # claiming is the duplicate check (as for events): a duplicate fails it
+                uow.record_handled(message_id, name)
             result = registry.call(fn, command, uow)
-            uow.store_result(message_id, name, result)
+            if inbox:
+                uow.store_result(message_id, name, result)
             uow.commit()
             return result
     except DuplicateMessage:

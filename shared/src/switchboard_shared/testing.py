@@ -1,4 +1,5 @@
-"""In-memory harness: fake unit of work, recording publisher and an in-process bus.
+"""In-memory harness: fake unit of work, recording publisher and an in-process bus; sample
+events for the services' tests.
 
 Runs a cross-service flow inside pytest in milliseconds. It complements the real-broker
 tests; it never replaces them.
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .context import MessageContext
 from .contracts import Command, Envelope, Event
+from .contracts.orders import OrderCreated
 from .envelopes import wrap
 from .messagebus import HandlerRegistry, handle_command, handle_event
 from .outbox import OutboxRelay
@@ -167,3 +169,18 @@ class InProcessBus:
 
     def types(self) -> list[str]:
         return [e.type for e in self.log]
+
+
+def sample_order_created(order_id: str = "ord_1", **changes: Any) -> OrderCreated:
+    """An `order-created` event as the orders service publishes it; `changes` override fields."""
+    fields: dict[str, Any] = {
+        "order_id": order_id,
+        "customer_email": "ada@example.com",
+        "category": "cnc-machining",
+        "region": "eu-west",
+        "quantity": 1,
+        "amount": 2500,
+        "currency": "usd",
+        "payment_method": "pm_card_visa",
+    }
+    return OrderCreated(**{**fields, **changes})
