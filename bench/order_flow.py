@@ -260,9 +260,6 @@ class Platform:
 # --------------------------------------------------------------------------- order runs
 
 
-_local = threading.local()
-
-
 def place_orders(
     platform: Platform, n: int, rate: float, label: str, *, phase_locked: bool = False
 ) -> dict[str, Any]:
@@ -274,9 +271,6 @@ def place_orders(
     lock = threading.Lock()
 
     def one(_: int) -> None:
-        client = getattr(_local, "client", None)
-        if client is None:
-            client = _local.client = platform.client()
         at = time.time()
         started = time.perf_counter()
         try:
@@ -298,7 +292,11 @@ def place_orders(
     first_post = time.time()
     start = time.perf_counter()
     within_slot = random.Random(n)
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    # One client shared by the sending threads (httpx's is thread-safe), made before the
+    # clock starts: a client per thread cost the bench process a TLS context each, on the
+    # cores the platform was being measured on.
+    client = platform.client()
+    with client, ThreadPoolExecutor(max_workers=16) as pool:
         futures = []
         for i in range(n):
             offset = 0.0 if phase_locked else within_slot.random()

@@ -12,6 +12,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts import Command
+from switchboard_shared.redis_transport import transport_for
 from switchboard_shared.settings import PlatformSettings
 
 log = logging.getLogger("switchboard.gateway")
@@ -67,6 +68,7 @@ def make_celery_client(broker_url: str, result_backend: str | None = None) -> Ce
         set_as_current=False,
     )
     app.conf.update(
+        broker_transport=transport_for(broker_url),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],

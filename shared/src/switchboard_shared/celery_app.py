@@ -23,6 +23,7 @@ from .logging import configure_logging
 from .messagebus import handle_command, handle_event
 from .opstasks import register_ops_tasks
 from .redis_checks import require_noeviction
+from .redis_transport import transport_for
 from .runtime import ServiceDefinition, ServiceRuntime
 from .task_events import BatchedTaskEvents
 from .tasks import KitTask, kit_task
@@ -68,6 +69,7 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
         transport["queue_order_strategy"] = "priority"
     app.conf.update(
         broker_url=platform.broker_url,
+        broker_transport=transport_for(platform.broker_url),
         result_backend=platform.effective_redis_url,
         task_serializer="json",
         result_serializer="json",

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from .argsrepr import celery_argsrepr
 from .contracts import Command
 
 CORRELATION_HEADER = "sb_correlation_id"
@@ -24,13 +25,16 @@ def send_command(
     task_id = task_id or str(uuid.uuid4())
     payload = command.model_dump(mode="json")
     shown = {k: ("***" if k in command.redacted else v) for k, v in payload.items()}
+    argsrepr = celery_argsrepr([shown], app)
+    if argsrepr is None and command.redacted:  # never left to Celery: it would show the secret
+        argsrepr = repr([shown])
     app.send_task(
         command.task_name,
         args=[payload],
         task_id=task_id,
         queue=queue or command.destination(),
         headers={CORRELATION_HEADER: correlation_id or task_id},
-        argsrepr=repr([shown]) if command.redacted else None,
+        argsrepr=argsrepr,
     )
     return task_id
 

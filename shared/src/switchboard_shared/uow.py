@@ -14,11 +14,12 @@ from .contracts import Event
 from .db import per_dialect
 from .envelopes import wrap
 from .outbox import OutboxRelay
-from .records import InboxRecord, OutboxMessage
+from .records import InboxRecord, OutboxMessage, utcnow
 
-# One prebuilt Core statement (its compiled form is cached): the ORM's unit-of-work flush cost
-# more than the INSERT itself on this once-per-message path.
+# Prebuilt Core statements (their compiled forms are cached): the ORM's unit-of-work flush
+# cost more than the INSERT itself on these once-per-message paths.
 _INBOX = cast(Table, InboxRecord.__table__)
+_OUTBOX_INSERT = insert(cast(Table, OutboxMessage.__table__))
 _INBOX_CLAIM = insert(_INBOX)
 _INBOX_RESULT = (
     update(_INBOX)
@@ -67,7 +68,7 @@ class SqlAlchemyUnitOfWork:
         self.service = service
         self.context = context
         self.relay = relay
-        self._outbox: list[OutboxMessage] = []
+        self._outbox: list[dict[str, Any]] = []  # the outbox rows to write with the commit
 
     def __enter__(self) -> Self:
         self.session = self.session_factory()
@@ -84,16 +85,18 @@ class SqlAlchemyUnitOfWork:
         self.session.close()
 
     def publish(self, event: Event, *, subject: str | None = None) -> None:
+        """Add the event to the outbox: its row is written with the commit."""
         envelope = wrap(event, service=self.service, context=self.context, subject=subject)
-        row = OutboxMessage(
-            id=envelope.id,
-            event_type=envelope.type,
-            routing_key=envelope.routing_key(),
-            envelope=envelope.model_dump(mode="json"),
-            attempts=0,
+        self._outbox.append(
+            {
+                "id": envelope.id,
+                "event_type": envelope.type,
+                "routing_key": envelope.routing_key(),
+                "envelope": envelope.model_dump(mode="json"),
+                "created_at": utcnow(),
+                "attempts": 0,
+            }
         )
-        self.session.add(row)
-        self._outbox.append(row)
 
     def handled_result(self, message_id: str, handler: str) -> Any:
         record = self.session.get(InboxRecord, (message_id, handler))
@@ -126,16 +129,18 @@ class SqlAlchemyUnitOfWork:
             )
 
     def commit(self) -> None:
+        rows, self._outbox = self._outbox, []
         try:
+            if rows:
+                self.session.connection().execute(_OUTBOX_INSERT, rows)
             self.session.commit()
         except IntegrityError as exc:
             self.session.rollback()
             if "inbox" in str(exc.orig).lower() or "inbox" in str(exc.statement or "").lower():
                 raise DuplicateMessage(str(exc.orig)) from exc
             raise
-        rows, self._outbox = self._outbox, []
         if self.relay is not None:
-            self.relay.publish_committed(rows)
+            self.relay.publish_committed([row["envelope"] for row in rows])
 
     def rollback(self) -> None:
         self.session.rollback()

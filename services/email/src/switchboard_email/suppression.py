@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from .models import Suppression
+
+# Asked once per mail: one prebuilt Core statement, not an ORM query built per call.
+_TABLE = cast(Table, Suppression.__table__)
+_SUPPRESSED = select(_TABLE.c.address, _TABLE.c.reason).where(
+    _TABLE.c.address.in_(bindparam("wanted", expanding=True))
+)
 
 
 def normalised(address: str) -> str:
@@ -19,9 +26,7 @@ def suppressed(session: Session, addresses: Iterable[str]) -> dict[str, str]:
     wanted = {normalised(a) for a in addresses}
     if not wanted:
         return {}
-    rows = session.execute(
-        select(Suppression.address, Suppression.reason).where(Suppression.address.in_(wanted))
-    )
+    rows = session.connection().execute(_SUPPRESSED, {"wanted": sorted(wanted)})
     return {address: reason for address, reason in rows}
 
 
