@@ -42,6 +42,7 @@ from .envelopes import unwrap
 from .failures import FailureClass, ValidationFailure, classify, policies
 from .liveness import stamp
 from .messagebus import extra_parameters, handler_name
+from .redis_batches import RedisBatchQueue
 from .topology import event_task_name
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ BATCH_CONTEXT = {"envelope"}  # what a batched handler may ask for besides (even
 RETRY_MAX_S = 10.0  # the longest pause between tries while the database is down
 STAMP_EVERY_S = 1.0
 IDLE_WAIT_S = 1.0  # how long the broker is waited on with nothing pending (and stop noticed)
+ACCEPT = ["json"]
 
 
 def check_batchable(definition: ServiceDefinition) -> None:
@@ -112,13 +114,14 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         self._stamped = 0.0
         self._retry_at = 0.0
         self._failures = 0
+        self._batch_queue: RedisBatchQueue | None = None
 
     # -- kombu ------------------------------------------------------------------------------
     def get_consumers(self, consumer_class: Any, channel: Any) -> list[Any]:
         consumer = consumer_class(
             queues=[self.queue],
             callbacks=[self.on_message],
-            accept=["json"],
+            accept=ACCEPT,
             prefetch_count=self.max_messages,
         )
         return [consumer]
@@ -151,6 +154,11 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         with self.consumer_context() as (connection, channel, _consumers):
             on_redis = connection.transport.driver_type == "redis"
             bound = self.queue(channel)
+            self._batch_queue = (
+                RedisBatchQueue(channel, self.queue.name, ACCEPT)
+                if RedisBatchQueue.supports(channel, self.queue.name)
+                else None
+            )
             while not self.should_stop:
                 if on_redis and self.pending:
                     if (left := self._window_left()) > 0:  # no BRPOP left outstanding meanwhile
@@ -181,14 +189,23 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
         message is in neither the queue nor kombu's unacked set, and is lost. RPOP (kombu's
         `basic_get`) records each message as unacked as it takes it, so nothing is in flight.
 
-        What is ready is counted first (one pipelined LLEN): an empty `basic_get` is an RPOP
-        per priority level, four round trips before a lone event could go.
+        With kombu's Redis channel, what is ready is taken in one round trip
+        (`RedisBatchQueue`); otherwise it is counted first (one pipelined LLEN), since an
+        empty `basic_get` is an RPOP per priority level, four round trips before a lone event
+        could go.
         """
-        ready = bound.queue_declare().message_count
-        for _ in range(min(ready, self.max_messages - len(self.pending))):
-            message = bound.get(no_ack=False, accept=["json"])
-            if message is None:  # another consumer took it
-                break
+        room = self.max_messages - len(self.pending)
+        if self._batch_queue is not None:
+            taken = self._batch_queue.take(room)
+        else:
+            ready = bound.queue_declare().message_count
+            taken = []
+            for _ in range(min(ready, room)):
+                message = bound.get(no_ack=False, accept=ACCEPT)
+                if message is None:  # another consumer took it
+                    break
+                taken.append(message)
+        for message in taken:
             self.on_message(None, message)
         self.flush()
         if self.pending:  # held back (the database is down): wait out the pause, not a BRPOP
@@ -240,13 +257,19 @@ class EventBatchConsumer(ConsumerMixin):  # type: ignore[misc]
                 done = 0
             else:
                 done = self._handle(run)
-            for item in run[:done]:
-                item.message.ack()
+            self._ack([item.message for item in run[:done]])
             if done < len(run):  # the database is down: the rest stays unacked and goes again
                 rest = run[done:] + [item for later in runs[position + 1 :] for item in later]
                 self.pending = [item.message for item in rest] + self.pending
                 break
         self._stamp(force=False)
+
+    def _ack(self, messages: list[Message]) -> None:
+        if self._batch_queue is not None:
+            self._batch_queue.ack(messages)  # one round trip for the batch
+        else:
+            for message in messages:
+                message.ack()
 
     def _runs(self, messages: list[Message]) -> list[list[_Item]]:
         """The transactions to run: each redelivered message alone, the fresh ones as one batch.
