@@ -163,8 +163,9 @@ def test_an_event_that_kills_the_worker_is_dead_lettered_past_the_delivery_bound
             cluster.start(SERVICE)  # Redis gives unacked messages back after its timeout
         return any("poison" in d.reason for d in cluster.dead_letters(SERVICE))
 
-    # Three deaths, each a worker boot (up to 30 s on a loaded machine) plus kombu's first
-    # restore scan 10 s after it: over 150 s when the whole suite shares the two cores.
+    # Three deaths, each a worker boot (up to 30 s on a loaded machine), then kombu's next
+    # restore scan; a worker killed while restoring leaves kombu's restore lock held for up
+    # to RESTORE_MUTEX_EXPIRE_S (30 s) more.
     wait_until(dead_lettered, 300, 0.5)
     letter = next(d for d in cluster.dead_letters(SERVICE) if "poison" in d.reason)
     assert letter.message["args"][0]["data"]["probe_id"] == poison

@@ -36,6 +36,7 @@ from .topology import (
 )
 
 log = logging.getLogger("switchboard.app")
+RESTORE_MUTEX_EXPIRE_S = 30
 
 
 def _is_amqp(url: str) -> bool:
@@ -67,6 +68,12 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
     else:
         # Strict queue order: an urgent queue is always read before a bulk one.
         transport["queue_order_strategy"] = "priority"
+        # kombu holds a Redis lock while it gives expired unacked messages back. A process
+        # killed while holding it (a poison message restored by the worker it then kills)
+        # blocked every restore for kombu's default 300 s. Concurrent restores are safe
+        # without it (each message is moved in a WATCH transaction), so it need not outlast
+        # one scan by much.
+        transport["unacked_mutex_expire"] = RESTORE_MUTEX_EXPIRE_S
     app.conf.update(
         broker_url=platform.broker_url,
         broker_transport=transport_for(platform.broker_url),
