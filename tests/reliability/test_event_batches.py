@@ -164,8 +164,8 @@ def test_an_event_that_kills_the_worker_is_dead_lettered_past_the_delivery_bound
         return any("poison" in d.reason for d in cluster.dead_letters(SERVICE))
 
     # Three deaths, each a worker boot (up to 30 s on a loaded machine), then kombu's next
-    # restore scan; a worker killed while restoring leaves kombu's restore lock held for up
-    # to RESTORE_MUTEX_EXPIRE_S (30 s) more.
+    # restore scan. On such a machine the event is due when the next worker starts, and that
+    # worker's Celery consumer restores it (ADR 0006, addendum 2).
     wait_until(dead_lettered, 300, 0.5)
     letter = next(d for d in cluster.dead_letters(SERVICE) if "poison" in d.reason)
     assert letter.message["args"][0]["data"]["probe_id"] == poison

@@ -17,6 +17,7 @@ from .context import MessageContext
 from .contracts import Envelope
 from .deadletters import CapturedMessage
 from .direct import send_to_queue
+from .events_exchange import EventsExchangeDeclared
 from .failures import FailureClass, ValidationFailure
 from .liveness import stamp
 from .logging import configure_logging
@@ -70,9 +71,9 @@ def _configure(app: Celery, definition: ServiceDefinition) -> None:
         transport["queue_order_strategy"] = "priority"
         # kombu holds a Redis lock while it gives expired unacked messages back. A process
         # killed while holding it (a poison message restored by the worker it then kills)
-        # blocked every restore for kombu's default 300 s. Concurrent restores are safe
+        # would block every restore for kombu's default 300 s. Concurrent restores are safe
         # without it (each message is moved in a WATCH transaction), so it need not outlast
-        # one scan by much.
+        # one scan by much (ADR 0006, addendum 1).
         transport["unacked_mutex_expire"] = RESTORE_MUTEX_EXPIRE_S
     app.conf.update(
         broker_url=platform.broker_url,
@@ -296,6 +297,7 @@ def create_service_app(definition: ServiceDefinition) -> Celery:
     _configure(app, definition)
     app.conf.update(beat_settings(definition.name, definition.platform))
     app.steps["consumer"].add(BatchedTaskEvents)
+    app.steps["consumer"].add(EventsExchangeDeclared)
     app.runtime = ServiceRuntime(definition, app)  # type: ignore[attr-defined]
     _register_event_tasks(app, definition)
     _register_command_tasks(app, definition)
