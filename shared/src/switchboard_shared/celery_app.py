@@ -17,7 +17,6 @@ from .context import MessageContext
 from .contracts import Envelope
 from .deadletters import CapturedMessage
 from .direct import send_to_queue
-from .events_exchange import EventsExchangeDeclared
 from .failures import FailureClass, ValidationFailure
 from .liveness import stamp
 from .logging import configure_logging
@@ -297,7 +296,6 @@ def create_service_app(definition: ServiceDefinition) -> Celery:
     _configure(app, definition)
     app.conf.update(beat_settings(definition.name, definition.platform))
     app.steps["consumer"].add(BatchedTaskEvents)
-    app.steps["consumer"].add(EventsExchangeDeclared)
     app.runtime = ServiceRuntime(definition, app)  # type: ignore[attr-defined]
     _register_event_tasks(app, definition)
     _register_command_tasks(app, definition)

@@ -1,6 +1,17 @@
-"""kombu's Redis transport, with one Redis client per connection pool.
+"""kombu's Redis transport, knowing the events exchange, with one Redis client per pool.
 
-kombu's Redis channel builds a new `redis.Redis` for nearly every command it sends outside
+**The events exchange.** kombu gives a dead worker's unacked messages back through the
+exchange each was published to, and knows an exchange's type only from declarations made on
+the same connection: for any other it assumes `direct`. A `direct` lookup of an event's routing
+key (`orders.order-created`) matches none of the events queues' `*.<type>` bindings, and the
+Redis channel has no dead-letter queue, so a restored event was dropped. A Celery worker scans
+for expired unacked messages while it connects, before any of its steps can declare anything,
+and the unacked set is shared by every service on the broker: any worker could drop any
+service's events (ADR 0006, addendum 2). Every channel here declares the platform's events
+exchange as it opens: kombu keeps an exchange's type in memory (its bindings are in Redis),
+so this costs no round trip.
+
+**One client per pool.** kombu's Redis channel builds a new `redis.Redis` for nearly every command it sends outside
 the consumer's BRPOP: each get, ack, unacked record, queue size and publish. Building one
 copies the client's table of a few hundred response callbacks, which cost more CPU than the
 command itself (about 0.1 ms hot, several times that in a process that just woke), and a
@@ -18,11 +29,22 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
+from .topology import EVENTS_EXCHANGE
+
 TRANSPORT = f"{__name__}:Transport"
 
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
     _shared_client: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exchange_declare(
+            exchange=EVENTS_EXCHANGE.name,
+            type=EVENTS_EXCHANGE.type,
+            durable=EVENTS_EXCHANGE.durable,
+            auto_delete=EVENTS_EXCHANGE.auto_delete,
+        )
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:  # the consumer's BRPOP client: kombu already keeps that one
