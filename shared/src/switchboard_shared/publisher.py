@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis
 from celery import Celery
 from kombu import Producer, serialization
 from kombu.entity import PERSISTENT_DELIVERY_MODE
@@ -144,7 +143,7 @@ class RedisWire:
     def __init__(self, channel: Any, bindings: BindingTables) -> None:
         self.channel = channel
         self.bindings = bindings
-        self.client = redis.Redis(connection_pool=channel.pool)
+        self.client = channel._create_client()  # the kit's channel keeps one (ADR 0023)
         self.exchange = EVENTS_EXCHANGE.name
         self.topics = channel.typeof(self.exchange)
 
