@@ -14,15 +14,20 @@ Then, in one run:
       POSTed at a steady offered rate (default 30/s, the target) from a thread pool; the
       matched rate is N / (first POST -> last order-matched), latency is the order-matched
       event's `time` in the event log minus the POST's send time (both UTC epoch);
-  (1b) capacity: N more orders offered above the target (default 36/s): what the platform
-      sustains (at exactly 30/s offered, the matched rate cannot exceed 30); the throughput
-      target is checked on the higher of the two matched rates;
+  (1b) capacity: N more orders offered well above the target (default 48/s): what the
+      platform sustains (at exactly 30/s offered, the matched rate cannot exceed 30); the
+      throughput target is checked on the higher of the two matched rates;
   (2) latency: M orders (default 200, quick 50) at 10 orders/s, once every queue has been
       empty for 2 s: p50 (held against 3x the floor, which is also taken at light load) and
       p99;
   (3) floor: the same number of hops (command, event, event, event = 4) as bare chained
       Celery no-op tasks on the same Redis broker (one worker -c 2), ~20 chains/s: half of
       the chains before the order runs and half after them, pooled (drift moves both alike).
+  (4) bare drain rate: 2,000 bare Celery no-op tasks queued, then drained by one bare worker
+      (-c 2, the kit's prefetch), on a Redis database of its own, once before the platform
+      starts and once after it stops (event_throughput.py's baseline). The issue's 30/s
+      was set where bare Celery drained about 650/s; machines here differ by half again, so the
+      throughput is also given per bare task drained: target 30/650.
   Plus a localstripe probe: POST /v1/customers timed before and after (stock localstripe
   pickles its whole store on every write, so its writes slowed down as it grew).
 Each order is sent at a random instant within its slot of 1/rate s (seeded): the offered rate
@@ -74,6 +79,9 @@ WEBHOOK_SECRET = "whsec_bench_secret"
 HOPS = 4  # PlaceOrder command -> order-created -> payment-succeeded -> order-matched
 EMAIL_RATE_LIMIT = "6000/m"
 TARGETS = {"throughput_per_s": 30.0, "p99_at_10_per_s_ms": 1000.0, "p50_vs_floor": 3.0}
+# The issue's 30/s was set on a machine where bare Celery drained about 650 no-op tasks/s.
+REFERENCE_BARE_PER_S = 650.0
+BARE_TASKS = 2000
 QUANTITY = 1
 ORDER = {
     "customer": {"email": "bench@example.com", "phone": "+15555550100"},
@@ -514,6 +522,14 @@ def floor_summary(before: list[float], after: list[float]) -> dict[str, float]:
     }
 
 
+def bare_drain_rate() -> float:
+    """Bare Celery no-op tasks drained per second, on a Redis database of its own."""
+    from event_throughput import run_bare
+
+    with redis_database() as broker, tempfile.TemporaryDirectory(prefix="sb-bare-") as scratch:
+        return float(run_bare(BARE_TASKS, broker, Path(scratch))["bare_consume_per_s"])
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -538,6 +554,7 @@ def run(
             log(f"  logs and data kept in {scratch}")
         else:
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sb-orderflow-")))
+        bare_before = bare_drain_rate()
         try:
             started = time.perf_counter()
             platform = Platform(stack, scratch)
@@ -597,6 +614,13 @@ def run(
             for path in sorted(scratch.glob("*.log")):
                 log(f"--- tail of {path.name}:\n{path.read_text(errors='replace')[-1500:]}")
             raise
+    bare_after = bare_drain_rate()  # the platform's processes have stopped
+    result["bare_drain"] = {
+        "tasks": BARE_TASKS,
+        "per_s": (bare_before + bare_after) / 2,
+        "before_per_s": bare_before,
+        "after_per_s": bare_after,
+    }
     return result
 
 
@@ -612,8 +636,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--capacity-rate",
         type=float,
-        default=36.0,
-        help="offered orders/s of the capacity run, above the 30/s target (default 36; 0: none)",
+        default=48.0,
+        help="offered orders/s of the capacity run, well above the 30/s target (default 48; "
+        "0: none)",
     )
     parser.add_argument("--latency-n", type=int, help="orders at 10/s (default 200, quick 50)")
     parser.add_argument(
@@ -635,7 +660,12 @@ def main(argv: list[str] | None = None) -> int:
     r = run(n, args.rate, latency_n, chains, args.keep_logs, args.capacity_rate, args.phase_locked)
     tp, lat, floor = r["throughput"], r["latency"], r["floor"]
     sustained = max(tp["matched_per_s"], r.get("capacity", {}).get("matched_per_s", 0.0))
+    bare = r["bare_drain"]["per_s"]
     ratios = {
+        "matched_per_bare_task": sustained / bare,
+        "matched_per_bare_task_over_target": sustained
+        / bare
+        / (TARGETS["throughput_per_s"] / REFERENCE_BARE_PER_S),
         "p50_over_floor": tp["p50_ms"] / floor["p50_ms"],
         "p50_at_10_over_floor": lat["p50_ms"] / floor["p50_ms"],
         "throughput_over_target": sustained / TARGETS["throughput_per_s"],
@@ -643,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     met = {
         "throughput_30_per_s": sustained >= TARGETS["throughput_per_s"],
+        "throughput_30_per_650_bare": ratios["matched_per_bare_task_over_target"] >= 1.0,
         "p99_at_10_per_s_le_1s": lat["p99_ms"] <= TARGETS["p99_at_10_per_s_ms"],
         # The floor is taken at light load (~20 chains/s): the p50 it is held against is the
         # one at 10 orders/s; the throughput run's p50 is mostly queueing at saturation.
@@ -652,7 +683,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  ratios: p50 at 10/s {lat['p50_ms']:.0f} ms = {ratios['p50_at_10_over_floor']:.1f}x "
         f"floor {floor['p50_ms']:.1f} ms (target <= 3x; at 30/s {ratios['p50_over_floor']:.1f}x); "
         f"sustained {sustained:.1f} matched/s = {ratios['throughput_over_target']:.2f} of 30/s; "
-        f"p99 at 10/s {lat['p99_ms']:.0f} ms = {ratios['p99_at_10_over_1s']:.2f} of 1 s"
+        f"p99 at 10/s {lat['p99_ms']:.0f} ms = {ratios['p99_at_10_over_1s']:.2f} of 1 s; "
+        f"bare Celery drained {bare:.0f} tasks/s: {sustained:.1f} matched/s is "
+        f"{ratios['matched_per_bare_task_over_target']:.2f} of 30 per 650"
     )
     log(f"  targets met: {met}")
 
