@@ -6,7 +6,7 @@ Starts, as real processes (as tests/e2e/test_order_to_cash.py does): localstripe
 our launcher (switchboard_gateway.localstripe_server, --from-scratch, persistence off) with a
 signed webhook to the gateway, the gateway API (uvicorn), Celery
 workers (-c 2) of gateway, orders, payments and email (its rate limit at EMAIL_RATE_LIMIT,
-above the offered rate), an SMTP server, a flushed Redis
+above the offered rate, with a second's allowance as its burst), an SMTP server, a flushed Redis
 logical database as the broker and fresh PostgreSQL databases for the gateway, orders and
 payments.
 Then, in one run:
@@ -78,6 +78,10 @@ KEY = "bench-key"
 WEBHOOK_SECRET = "whsec_bench_secret"
 HOPS = 4  # PlaceOrder command -> order-created -> payment-succeeded -> order-matched
 EMAIL_RATE_LIMIT = "6000/m"
+# Providers count their send rate per second. With a burst of 1 the shared bucket spaces mail
+# 10 ms apart, and a third of the confirmations (two orders matched within 10 ms) were
+# re-queued to their slot: a second Celery task each, work no provider's limit asks for.
+EMAIL_RATE_LIMIT_BURST = "100"
 TARGETS = {"throughput_per_s": 30.0, "p99_at_10_per_s_ms": 1000.0, "p50_vs_floor": 3.0}
 # The 30/s was set on a machine where bare Celery drained about 650 no-op tasks/s.
 REFERENCE_BARE_PER_S = 650.0
@@ -198,6 +202,7 @@ class Platform:
             # 30 orders/s would have it: at the default 50/m every confirmation would be
             # deferred and run twice, and the mail backlog would grow without end.
             "EMAIL_RATE_LIMIT": EMAIL_RATE_LIMIT,
+            "EMAIL_RATE_LIMIT_BURST": EMAIL_RATE_LIMIT_BURST,
         }
         self.env = env
         py = sys.executable
@@ -701,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency_n": latency_n,
         "targets": TARGETS,
         "email_rate_limit": EMAIL_RATE_LIMIT,
+        "email_rate_limit_burst": EMAIL_RATE_LIMIT_BURST,
         "capacity_rate": args.capacity_rate,
         "schedule": "phase-locked" if args.phase_locked else "jittered",
         "sustained_matched_per_s": round(sustained, 3),

@@ -59,7 +59,7 @@ DEPLOYABLES = (
     ),
     Deployable(
         "payments",
-        ("payments.normal", "payments.batch", "payments.events"),
+        ("payments.normal", "payments.batch", "payments.events", "payments.events.batched"),
         critical="payments.critical",
         secrets=("PAYMENTS_STRIPE_API_KEY", "PAYMENTS_STRIPE_API_BASE"),
     ),

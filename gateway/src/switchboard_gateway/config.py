@@ -12,7 +12,13 @@ from switchboard_shared.settings import PlatformSettings
 ONE_MIB = 1024 * 1024
 SERVICE_QUEUES: dict[str, list[str]] = {
     "orders": ["orders.critical", "orders.normal", "orders.events"],
-    "payments": ["payments.critical", "payments.normal", "payments.batch", "payments.events"],
+    "payments": [
+        "payments.critical",
+        "payments.normal",
+        "payments.batch",
+        "payments.events",
+        "payments.events.batched",
+    ],
     "email": ["email.urgent", "email.normal", "email.bulk", "email.events"],
     "reports": ["reports.interactive", "reports.batch", "reports.events"],
     "integrations": [

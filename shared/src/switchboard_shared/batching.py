@@ -64,7 +64,10 @@ def check_batchable(definition: ServiceDefinition) -> None:
     in the transaction: a handler asking for a provider adapter (a mailer, a payment client)
     would repeat its calls for the other messages' sake."""
     registry = definition.registry
-    handlers = {fn for fns in registry.events.values() for fn in fns}
+    unknown = definition.batched_types - set(registry.subscriptions)
+    if unknown:
+        raise ValueError(f"{definition.name}: batch_events names unhandled types {sorted(unknown)}")
+    handlers = {fn for t in definition.batched_types for fn in registry.events[t]}
     calls_out = {
         handler_name(fn): extra
         for fn in handlers

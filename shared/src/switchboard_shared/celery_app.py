@@ -47,13 +47,26 @@ def build_queues(definition: ServiceDefinition) -> list[Queue]:
     platform = definition.platform
     amqp = _is_amqp(platform.broker_url)
     queues = [command_queue(name) for name in definition.command_queues]
-    if definition.registry.events:
+    if not definition.registry.events:
+        return queues
+    task_types = definition.task_event_types
+    batched_apart = bool(task_types) and bool(definition.batched_types)
+    queues.append(
+        events_queue(
+            definition.name,
+            task_types if batched_apart else definition.registry.subscriptions,
+            quorum=amqp,
+            delivery_limit=platform.max_deliveries,
+        )
+    )
+    if batched_apart:
         queues.append(
             events_queue(
                 definition.name,
-                definition.registry.subscriptions,
+                definition.batched_types,
                 quorum=amqp,
                 delivery_limit=platform.max_deliveries,
+                batched=True,
             )
         )
     return queues
@@ -203,17 +216,17 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
         runtime.create_schema()
         if _is_amqp(platform.broker_url):
             _declare_dead_letter_queue(app, definition)
-        if definition.batch_events:
-            _leave_events_queue_to_batches(sender.app, definition)
+        if definition.batch_queue:
+            _leave_batch_queue_to_batches(sender.app, definition.batch_queue)
         runtime.after_fork()
 
     batches: list[tuple[EventBatchConsumer, threading.Thread]] = []
 
     @signals.worker_ready.connect(weak=False)
     def _start_batches(sender: Any = None, **_: Any) -> None:
-        if getattr(sender, "app", None) is not app or not definition.batch_events:
+        if getattr(sender, "app", None) is not app or not definition.batch_queue:
             return
-        queue = sender.app.amqp.queues[events_queue_name(definition.name)]  # declared, not consumed
+        queue = sender.app.amqp.queues[definition.batch_queue]  # declared, not consumed
         consumer = EventBatchConsumer(
             app,
             queue,
@@ -272,10 +285,10 @@ def _declare_dead_letter_queue(app: Celery, definition: ServiceDefinition) -> No
         dead_letter_queue(definition.name)(connection.default_channel).declare()
 
 
-def _leave_events_queue_to_batches(app: Celery, definition: ServiceDefinition) -> None:
-    """The batch consumer reads the events queue, so Celery's own consumer must not."""
+def _leave_batch_queue_to_batches(app: Celery, queue: str) -> None:
+    """The batch consumer reads this queue, so Celery's own consumer must not."""
     consumed = dict(app.amqp.queues.consume_from)
-    consumed.pop(events_queue_name(definition.name), None)
+    consumed.pop(queue, None)
     app.amqp.queues.select(list(consumed))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
 from .context import MessageContext
+from .contracts import Event
 from .db import create_all, create_db_engine, create_session_factory
 from .deadletters import DeadLetterStore, DeliveryCounter
 from .messagebus import HandlerRegistry
@@ -19,6 +20,7 @@ from .outbox import OutboxRelay
 from .publisher import CeleryEventPublisher
 from .redis_checks import redis_client
 from .settings import PlatformSettings, ServiceSettings
+from .topology import batched_events_queue_name, events_queue_name
 from .uow import SqlAlchemyUnitOfWork
 
 
@@ -35,13 +37,38 @@ class ServiceDefinition:
     task_routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     on_runtime: Callable[[ServiceRuntime], None] | None = None
-    # Consume the events queue in batches (switchboard_shared.batching, ADR 0022) instead of
-    # one Celery task per event; every event handler must then keep its effects in the
-    # service's database (no adapter parameters).
-    batch_events: bool = False
+    # Consume events in batches (switchboard_shared.batching, ADR 0022) instead of one Celery
+    # task per event: True for every event type, or the event types to batch; their handlers
+    # must keep their effects in the service's database (no adapter parameters). When only
+    # some types are batched they get a queue of their own (ADR 0022, addendum 4).
+    batch_events: bool | tuple[type[Event], ...] = False
     # With batch_events: how long a batch is held open after its first event for more to join
     # (a read model that may lag by this much); 0: it goes as soon as no further one is ready.
     event_batch_window: float = 0.0
+
+    @property
+    def batched_types(self) -> frozenset[str]:
+        """The event types the batch consumer handles (none: every event is a Celery task)."""
+        if self.batch_events is True:
+            return frozenset(self.registry.subscriptions)
+        if not self.batch_events:
+            return frozenset()
+        return frozenset(model.type for model in self.batch_events)
+
+    @property
+    def task_event_types(self) -> list[str]:
+        """The event types handled one Celery task each, from the service's events queue."""
+        return [t for t in self.registry.subscriptions if t not in self.batched_types]
+
+    @property
+    def batch_queue(self) -> str | None:
+        """The queue the batch consumer reads: the events queue when every event type is
+        batched, a queue of its own when only some are."""
+        if not self.batched_types:
+            return None
+        if self.task_event_types:
+            return batched_events_queue_name(self.name)
+        return events_queue_name(self.name)
 
     @property
     def default_queue(self) -> str:

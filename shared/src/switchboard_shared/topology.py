@@ -23,6 +23,11 @@ def events_queue_name(service: str) -> str:
     return f"{service}.events"
 
 
+def batched_events_queue_name(service: str) -> str:
+    """Where a service that batches only some event types receives those (ADR 0022, add. 4)."""
+    return f"{service}.events.batched"
+
+
 def retry_key(service: str) -> str:
     """A key only this service's events queue is bound to: retries reach no other subscriber.
 
@@ -48,13 +53,21 @@ def binding_key(event_type: str) -> str:
 
 
 def events_queue(
-    service: str, event_types: Iterable[str], *, quorum: bool = False, delivery_limit: int = 5
+    service: str,
+    event_types: Iterable[str],
+    *,
+    quorum: bool = False,
+    delivery_limit: int = 5,
+    batched: bool = False,
 ) -> Queue:
-    """The service's durable events queue, bound to each event type it handles.
+    """The service's durable events queue, bound to each event type it handles (`batched`: the
+    queue of its batched types, when it batches only some; nothing is retried through it, so
+    it has no retry key of its own).
 
     On RabbitMQ it is a quorum queue with a delivery limit and a dead-letter exchange,
     so the broker itself bounds a message that keeps killing consumers.
     """
+    name = batched_events_queue_name(service) if batched else events_queue_name(service)
     arguments: dict[str, object] = {}
     if quorum:
         arguments = {
@@ -63,21 +76,22 @@ def events_queue(
             "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
             "x-dead-letter-routing-key": events_queue_name(service),
         }
+    own_key = f"switchboard.batched.{service}" if batched else retry_key(service)
     types = sorted(event_types)
     queue = Queue(
-        events_queue_name(service),
+        name,
         bindings=[
             *(binding(EVENTS_EXCHANGE, routing_key=binding_key(t)) for t in types),
-            binding(EVENTS_EXCHANGE, routing_key=retry_key(service)),
+            binding(EVENTS_EXCHANGE, routing_key=own_key),
         ],
         durable=True,
         queue_arguments=arguments or None,
     )
     # kombu clears `exchange` when bindings are given and Celery then fills in the default
     # exchange, which would also bind this queue to a command queue's key: pin it to the
-    # events exchange with the service's own retry key.
+    # events exchange with a key of the queue's own (three words: no subscription matches it).
     queue.exchange = EVENTS_EXCHANGE
-    queue.routing_key = retry_key(service)
+    queue.routing_key = own_key
     return queue
 
 

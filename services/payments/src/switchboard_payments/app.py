@@ -4,6 +4,7 @@ from typing import Any
 
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.commands import beat_entry
+from switchboard_shared.contracts.gateway import StripeEventReceived
 from switchboard_shared.runtime import ServiceDefinition
 
 from .bootstrap import bootstrap
@@ -34,5 +35,8 @@ definition = ServiceDefinition(
     settings=settings,
     metadata=Base.metadata,
     beat_schedule=beat_schedule(settings),
+    # Stripe's webhooks only write payments' database: handled in batches, from a queue of
+    # their own (ADR 0022, addendum 4). order-created calls Stripe: one Celery task each.
+    batch_events=(StripeEventReceived,),
 )
 app = create_service_app(definition)
