@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from payments_harness import SLOW, Harness, order_created, stripe_event
+from payments_harness import SLOW, Harness, envelope, order_created, stripe_event
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_payments.adapters.fake import FakePaymentProvider
+from switchboard_payments.adapters.stripe import Charge
 from switchboard_payments.commands import ReconcilePayments
 from switchboard_payments.models import Base
+from switchboard_payments.outcomes import apply_intent, payment_for_order
+from switchboard_shared.context import MessageContext
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 
 
@@ -71,3 +75,42 @@ def test_concurrent_payments_get_distinct_consecutive_numbers(
     numbers = sorted(i.sequence for i in harness.invoices())
     assert numbers == list(range(1, 41))
     assert len({i.order_id for i in harness.invoices()}) == 40
+
+
+@pytest.mark.integration
+def test_a_webhook_racing_the_charge_answer_waits_for_it_and_adds_nothing(
+    any_db: sessionmaker[Session],
+) -> None:
+    """Stripe's webhook arrives while the charge's own answer is being committed: the
+    webhook reads the payment under the same row lock, so it waits, finds it succeeded, and
+    issues no second invoice (without the lock its insert collided and its run failed)."""
+    provider = FakePaymentProvider(slow={SLOW})
+    harness = Harness.build(any_db, provider)
+    harness.order(order_created("ord_1", method=SLOW))
+    intent = provider.charges_for("ord_1")[0].intent_id
+    failures: list[BaseException] = []
+
+    def webhook() -> None:
+        try:
+            harness.bus.deliver(envelope(stripe_event("payment_intent.succeeded", intent, "ord_1")))
+        except BaseException as exc:
+            failures.append(exc)
+
+    answer = Charge(intent_id=intent, status="succeeded", amount=2500, currency="eur")
+    with harness.service.uow(MessageContext.new("ord_1")) as charge:
+        payment = payment_for_order(charge, "ord_1", lock=True)
+        assert payment is not None
+        apply_intent(payment, answer, charge)
+        charge.session.flush()
+        racing = threading.Thread(target=webhook)
+        racing.start()
+        racing.join(0.5)
+        assert racing.is_alive(), "the webhook waits for the charge's transaction"
+        charge.commit()
+    racing.join(10)
+    harness.bus.run()
+
+    assert failures == []
+    assert harness.payment().status == "succeeded"
+    assert len(harness.invoices()) == 1
+    assert harness.types() == ["payment-succeeded", "invoice-issued"]

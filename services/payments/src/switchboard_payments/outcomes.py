@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from switchboard_shared.contracts.payments import (
     PaymentFailed,
     PaymentReconciliationMismatch,
@@ -21,22 +21,25 @@ log = logging.getLogger("switchboard.payments")
 SETTLED = ("succeeded", "refunded")
 
 
-def payment_for_order(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> Payment | None:
-    query = select(Payment).where(Payment.order_id == order_id)
+def _read(uow: UnitOfWork, query: Select[tuple[Payment]], lock: bool) -> Payment | None:
     if lock:  # re-read under a row lock: another transaction may have moved it meanwhile
         query = query.with_for_update().execution_options(populate_existing=True)
     return uow.session.scalar(query)
 
 
+def payment_for_order(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> Payment | None:
+    return _read(uow, select(Payment).where(Payment.order_id == order_id), lock)
+
+
 def payment_for_intent(
-    uow: UnitOfWork, intent_id: str | None, order_id: str | None
+    uow: UnitOfWork, intent_id: str | None, order_id: str | None, *, lock: bool = False
 ) -> Payment | None:
     """By intent id, else by the order id Stripe carries in the intent's metadata."""
     if intent_id:
-        found = uow.session.scalar(select(Payment).where(Payment.intent_id == intent_id))
+        found = _read(uow, select(Payment).where(Payment.intent_id == intent_id), lock)
         if found is not None:
             return found
-    return payment_for_order(uow, order_id) if order_id else None
+    return payment_for_order(uow, order_id, lock=lock) if order_id else None
 
 
 def mark_succeeded(payment: Payment, uow: UnitOfWork) -> bool:

@@ -47,7 +47,9 @@ def apply_stripe_event(event: StripeEventReceived, uow: UnitOfWork) -> bool:
     obj = event.object
     order_id = (obj.get("metadata") or {}).get("order_id")
     intent_id = obj.get("id") if event.stripe_type in INTENT_EVENTS else obj.get("payment_intent")
-    payment = payment_for_intent(uow, intent_id, order_id)
+    # Under the row lock the charge path takes too: a webhook that races the charge's own
+    # answer waits for it, then finds the payment moved (one invoice, one payment-succeeded).
+    payment = payment_for_intent(uow, intent_id, order_id, lock=True)
     if payment is None:
         log.warning(
             "stripe event for an unknown payment ignored",
