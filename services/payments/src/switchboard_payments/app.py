@@ -38,5 +38,6 @@ definition = ServiceDefinition(
     # Stripe's webhooks only write payments' database: handled in batches, from a queue of
     # their own (ADR 0022, addendum 4). order-created calls Stripe: one Celery task each.
     batch_events=(StripeEventReceived,),
+    event_batch_window=settings.webhook_batch_window_seconds,
 )
 app = create_service_app(definition)

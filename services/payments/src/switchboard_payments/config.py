@@ -1,5 +1,6 @@
 """Payments settings (`PAYMENTS_*`)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from switchboard_shared.settings import ServiceSettings
 
@@ -17,3 +18,6 @@ class PaymentsSettings(ServiceSettings):
     # before the retry job takes it over.
     unsettled_grace_seconds: float = 1800.0
     max_charge_retries: int = 3
+    # Stripe's webhook events are handled in batches held open this long after the first:
+    # a charge's own answer has usually moved its payment already (ADR 0022, addendum 4).
+    webhook_batch_window_seconds: float = Field(default=0.1, ge=0, le=5)
