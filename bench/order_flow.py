@@ -14,7 +14,7 @@ Then, in one run:
       POSTed at a steady offered rate (default 30/s, the target) from a thread pool; the
       matched rate is N / (first POST -> last order-matched), latency is the order-matched
       event's `time` in the event log minus the POST's send time (both UTC epoch);
-  (1b) capacity: N more orders offered well above the target (default 48/s): what the
+  (1b) capacity: N more orders offered well above the target (default 60/s): what the
       platform sustains (at exactly 30/s offered, the matched rate cannot exceed 30); the
       throughput target is checked on the higher of the two matched rates;
   (2) latency: M orders (default 200, quick 50) at 10 orders/s, once every queue has been
@@ -641,8 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--capacity-rate",
         type=float,
-        default=48.0,
-        help="offered orders/s of the capacity run, well above the 30/s target (default 48; "
+        default=60.0,
+        help="offered orders/s of the capacity run, well above the 30/s target (default 60; "
         "0: none)",
     )
     parser.add_argument("--latency-n", type=int, help="orders at 10/s (default 200, quick 50)")
