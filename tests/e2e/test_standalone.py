@@ -91,6 +91,11 @@ def test_standalone_runs_the_order_flow_and_stops_cleanly(launched: Standalone) 
         return str(view.json().get("status")) if view.status_code == 200 else ""
 
     wait_until(lambda: order_status() == "matched", timeout=120, interval=0.3)
+    # email's worker confirmed it through the SMTP sink, which kept the message (a Maildir).
+    delivered = data / "mail" / "new"
+    wait_until(lambda: any(delivered.glob("*")), timeout=60, interval=0.3)
+    confirmation = next(delivered.glob("*")).read_text()
+    assert ORDER["customer"]["email"] in confirmation
 
     demo = subprocess.run(
         [sys.executable, "-m", "switchboard_gateway.standalone.demo", "--data-dir", str(data)],

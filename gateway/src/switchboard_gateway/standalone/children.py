@@ -12,6 +12,7 @@ from switchboard_shared.flower.plan import FLOWER_PORTS as FLOWER_PORTS
 from switchboard_gateway.standalone.processes import Child
 
 SERVICES = ("orders", "payments", "email", "reports", "integrations")
+MAILDIR_FOLDERS = ("tmp", "new", "cur")
 # Every Celery worker it runs: the five services, and the gateway's own event-log worker.
 WORKER_APPS = {
     **{s: f"switchboard_{s}.app" for s in SERVICES},
@@ -70,7 +71,11 @@ def provider_children(providers: LocalProviders, data_dir: Path) -> list[Child]:
         children.append(Child("localstripe", command, logs / "localstripe.log"))
     if providers.smtp is not None:
         mail = data_dir / "mail"
-        mail.mkdir(parents=True, exist_ok=True)
+        # A Maildir: aiosmtpd's Mailbox handler builds its folders only when `mail` is absent,
+        # so a bare directory made it refuse every message (and the email service suppressed
+        # every address as bounced).
+        for folder in MAILDIR_FOLDERS:
+            (mail / folder).mkdir(parents=True, exist_ok=True)
         command = [python, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{providers.smtp}"]
         command += ["-c", "aiosmtpd.handlers.Mailbox", str(mail)]
         children.append(Child("smtp-sink", command, logs / "smtp-sink.log"))
