@@ -23,11 +23,14 @@ from .logging import configure_logging
 from .messagebus import handle_command, handle_event
 from .opstasks import register_ops_tasks
 from .redis_checks import require_noeviction
-from .redis_transport import transport_for
+from .redis_transport import transport_for, unbind
 from .runtime import ServiceDefinition, ServiceRuntime
 from .task_events import BatchedTaskEvents
 from .tasks import KitTask, kit_task
 from .topology import (
+    EVENTS_EXCHANGE,
+    batched_events_queue_name,
+    binding_key,
     command_queue,
     dead_letter_queue,
     event_task_name,
@@ -218,6 +221,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             _declare_dead_letter_queue(app, definition)
         if definition.batch_queue:
             _leave_batch_queue_to_batches(sender.app, definition.batch_queue)
+        unbind_moved_types(app, definition)
         runtime.after_fork()
 
     batches: list[tuple[EventBatchConsumer, threading.Thread]] = []
@@ -290,6 +294,27 @@ def _leave_batch_queue_to_batches(app: Celery, queue: str) -> None:
     consumed = dict(app.amqp.queues.consume_from)
     consumed.pop(queue, None)
     app.amqp.queues.select(list(consumed))
+
+
+def unbind_moved_types(app: Celery, definition: ServiceDefinition) -> None:
+    """When a service batches some event types, each of its two events queues is unbound from
+    the types the other one takes: a broker keeps a binding across deploys, so a type moved
+    from one queue to the other would otherwise reach the service on both (ADR 0022,
+    addendum 4). Unbinding a binding that is not there changes nothing."""
+    task_types, batched = definition.task_event_types, definition.batched_types
+    if not task_types or not batched:
+        return
+    moved = {
+        events_queue_name(definition.name): batched,
+        batched_events_queue_name(definition.name): task_types,
+    }
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for name, types in moved.items():
+            queue = app.amqp.queues[name]
+            queue(channel).declare()
+            for event_type in sorted(types):
+                unbind(channel, queue, EVENTS_EXCHANGE, binding_key(event_type))
 
 
 def _dead_letter_raw(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
 from .topology import EVENTS_EXCHANGE
@@ -57,6 +58,25 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+def unbind(channel: Any, queue: Queue, exchange: Exchange, routing_key: str) -> None:
+    """Remove one binding of `queue` on the broker (absent: nothing changes).
+
+    kombu's Redis channel unbinds only from its in-memory copy of the binding table; the
+    binding stays in Redis and keeps routing. There it is removed from Redis itself, as the
+    member kombu's own bind wrote."""
+    if not isinstance(channel, kombu_redis.Channel):
+        queue(channel).unbind_from(exchange, routing_key=routing_key)
+        return
+    _, pattern, _ = channel.typeof(exchange.name).prepare_bind(
+        queue.name, exchange.name, routing_key, None
+    )
+    member = channel.sep.join([routing_key, pattern or "", queue.name])
+    with channel.conn_or_acquire() as client, client.pipeline() as pipe:
+        pipe.srem(channel.keyprefix_queue % (exchange.name,), member)
+        pipe.srem(channel.keyprefix_binding_permanent % (exchange.name,), member)
+        pipe.execute()
 
 
 def transport_for(broker_url: str) -> str | None:
