@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from celery import Celery
 from probe_common import Effect, ProbeHappened
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.context import MessageContext
 from switchboard_shared.db import create_db_engine
+from switchboard_shared.direct import send_to_queue
+from switchboard_shared.liveness import read
 from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import DeadLetter, InboxRecord, OutboxMessage
+from switchboard_shared.redis_checks import redis_client
 from switchboard_shared.runtime import ServiceDefinition, ServiceRuntime
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.testsupport import (
@@ -140,6 +146,26 @@ class BusCluster:
         self, service: str, probe_id: str, count: int = 1, timeout: float = 30
     ) -> None:
         wait_until(lambda: self.effects(service, probe_id) >= count, timeout)
+
+    @cached_property
+    def ops_client(self) -> Celery:
+        """A client that is no service (an operator's tool, an intruder): the broker only."""
+        client = Celery("ops", broker=self.broker_url, set_as_current=False)
+        client.conf.update(task_serializer="json", accept_content=["json"])
+        return client
+
+    def probe_liveness(
+        self, service: str, queues: list[str], max_age: float = 5.0, settle: float = 1.0
+    ) -> list[bool]:
+        """Send the service's liveness probe, wait `settle`, and read whether each of `queues`
+        answered within `max_age`."""
+        send_to_queue(self.ops_client, f"{service}.liveness_probe", f"{service}.normal")
+        time.sleep(settle)
+        return [q.healthy for q in read(redis_client(self.redis_url), service, queues, max_age)]
+
+    def wait_live(self, service: str, queues: list[str], timeout: float = 30) -> None:
+        """Probe until every one of `queues` answers."""
+        wait_until(lambda: all(self.probe_liveness(service, queues)), timeout)
 
 
 @contextmanager

@@ -150,8 +150,7 @@ def test_network_error_retries_with_backoff_and_only_that_service_runs_again(
 def test_malformed_envelope_and_unknown_event_type_are_dead_lettered_and_the_worker_keeps_running(
     cluster: BusCluster, producer
 ) -> None:  # type: ignore[no-untyped-def]
-    client = Celery("intruder", broker=cluster.broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"])
+    client = cluster.ops_client  # a client that is no service: the broker, nothing else
     send_to_queue(client, "event.probe-happened", "alpha.events", args=["not an envelope"])
     send_to_queue(
         client,
@@ -184,18 +183,10 @@ def test_malformed_envelope_and_unknown_event_type_are_dead_lettered_and_the_wor
 
 
 def test_liveness_proves_consumption_and_a_stalled_worker_turns_stale(cluster: BusCluster) -> None:
-    from switchboard_shared.liveness import read
-    from switchboard_shared.redis_checks import redis_client
-
-    client = Celery("ops", broker=cluster.broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"])
-    redis = redis_client(cluster.redis_url)
     queues = ["alpha.normal", "alpha.events"]
 
     def probe_and_read(max_age: float) -> list[bool]:
-        send_to_queue(client, "alpha.liveness_probe", "alpha.normal")
-        time.sleep(1.5)
-        return [q.healthy for q in read(redis, "alpha", queues, max_age)]
+        return cluster.probe_liveness("alpha", queues, max_age, settle=1.5)
 
     wait_until(lambda: all(probe_and_read(5.0)), 30)
 

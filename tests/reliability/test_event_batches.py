@@ -11,11 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from bus_cluster import PAIRINGS, BusCluster, bus_cluster
-from celery import Celery
 from switchboard_shared.direct import send_to_queue
-from switchboard_shared.liveness import read
 from switchboard_shared.messagebus import HandlerRegistry
-from switchboard_shared.redis_checks import redis_client
 from switchboard_shared.runtime import ServiceDefinition
 from switchboard_shared.settings import ServiceSettings
 from switchboard_shared.testsupport import WorkerProcess, wait_until
@@ -111,8 +108,7 @@ def test_a_database_outage_holds_the_batch_and_it_commits_when_it_returns(
 def test_a_malformed_message_is_dead_lettered_and_consumption_goes_on(
     cluster: BusCluster, producer
 ) -> None:  # type: ignore[no-untyped-def]
-    client = Celery("intruder", broker=cluster.broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"])
+    client = cluster.ops_client  # a client that is no service: the broker, nothing else
     send_to_queue(client, "event.probe-happened", f"{SERVICE}.events", args=["not an envelope"])
 
     wait_until(
@@ -123,16 +119,7 @@ def test_a_malformed_message_is_dead_lettered_and_consumption_goes_on(
 
 
 def test_liveness_probes_reach_the_batch_consumer(cluster: BusCluster) -> None:
-    client = Celery("ops", broker=cluster.broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"])
-    redis = redis_client(cluster.redis_url)
-
-    def healthy() -> bool:
-        send_to_queue(client, f"{SERVICE}.liveness_probe", f"{SERVICE}.normal")
-        time.sleep(1.0)
-        return all(q.healthy for q in read(redis, SERVICE, [f"{SERVICE}.events"], 5.0))
-
-    wait_until(healthy, 30)
+    cluster.wait_live(SERVICE, [f"{SERVICE}.events"])
 
 
 def test_worker_killed_mid_batch_redelivers_and_the_effect_happens_once(

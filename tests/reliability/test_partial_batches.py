@@ -3,18 +3,13 @@ addendum 4), across a real worker process: Redis with SQLite and RabbitMQ with P
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from bus_cluster import PAIRINGS, BusCluster, bus_cluster
-from celery import Celery
 from probe_common import OtherHappened
 from switchboard_shared.context import MessageContext
-from switchboard_shared.direct import send_to_queue
-from switchboard_shared.liveness import read
-from switchboard_shared.redis_checks import redis_client
 from switchboard_shared.runtime import ServiceRuntime
 from switchboard_shared.testsupport import wait_until
 
@@ -79,13 +74,4 @@ def test_a_batched_event_delivered_again_has_one_effect(cluster: BusCluster, pro
 
 
 def test_liveness_probes_reach_both_events_queues(cluster: BusCluster) -> None:
-    client = Celery("ops", broker=cluster.broker_url, set_as_current=False)
-    client.conf.update(task_serializer="json", accept_content=["json"])
-    redis = redis_client(cluster.redis_url)
-
-    def healthy() -> bool:
-        send_to_queue(client, f"{SERVICE}.liveness_probe", f"{SERVICE}.normal")
-        time.sleep(1.0)
-        return all(q.healthy for q in read(redis, SERVICE, QUEUES, 5.0))
-
-    wait_until(healthy, 30)
+    cluster.wait_live(SERVICE, QUEUES)

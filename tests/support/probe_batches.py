@@ -15,14 +15,12 @@ import signal
 import time
 from pathlib import Path
 
-from probe_common import Base, Effect, ProbeHappened
+from probe_common import Effect, ProbeHappened, probe_definition
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.failures import ValidationFailure
 from switchboard_shared.messagebus import HandlerRegistry
-from switchboard_shared.runtime import ServiceDefinition
-from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.uow import UnitOfWork
 
 SERVICE = "batches"
@@ -59,13 +57,5 @@ def record_idempotent(event: ProbeHappened, uow: UnitOfWork) -> None:
         uow.session.add(Effect(probe_id=event.probe_id, service=IDEMPOTENT))
 
 
-definition = ServiceDefinition(
-    name=SERVICE,
-    command_queues=[f"{SERVICE}.normal"],
-    registry=registry,
-    settings=ServiceSettings(database_url=os.environ.get("BATCHES_DATABASE_URL", "")),
-    metadata=Base.metadata,
-    platform=PlatformSettings(),
-    batch_events=True,
-)
+definition = probe_definition(SERVICE, registry, batch_events=True)
 app = create_service_app(definition)

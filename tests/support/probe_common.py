@@ -7,7 +7,7 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from celery import Celery
 from sqlalchemy import DateTime, Integer, MetaData, String
@@ -88,13 +88,21 @@ def build(service: str, subscribe_other_only: bool = False) -> tuple[Celery, Ser
         registry.on(OtherHappened)(handle_other)
     else:
         registry.on(ProbeHappened)(handle_probe)
-    settings = ServiceSettings(database_url=os.environ.get(f"{service.upper()}_DATABASE_URL", ""))
-    definition = ServiceDefinition(
+    definition = probe_definition(service, registry)
+    return create_service_app(definition), definition
+
+
+def probe_definition(service: str, registry: HandlerRegistry, **options: Any) -> ServiceDefinition:
+    """A probe service: its `<service>.normal` queue, its database from
+    `<SERVICE>_DATABASE_URL`, the effects table; `options` for the rest (`batch_events`)."""
+    return ServiceDefinition(
         name=service,
         command_queues=[f"{service}.normal"],
         registry=registry,
-        settings=settings,
+        settings=ServiceSettings(
+            database_url=os.environ.get(f"{service.upper()}_DATABASE_URL", "")
+        ),
         metadata=Base.metadata,
         platform=PlatformSettings(),
+        **options,
     )
-    return create_service_app(definition), definition

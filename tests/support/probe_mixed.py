@@ -8,13 +8,9 @@ the service name that says which path ran it, through the kit's inbox.
 
 from __future__ import annotations
 
-import os
-
-from probe_common import Base, Effect, OtherHappened, ProbeHappened
+from probe_common import Effect, OtherHappened, ProbeHappened, probe_definition
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.messagebus import HandlerRegistry
-from switchboard_shared.runtime import ServiceDefinition
-from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.uow import UnitOfWork
 
 SERVICE = "mixed"
@@ -33,13 +29,5 @@ def record_in_batch(event: OtherHappened, uow: UnitOfWork) -> None:
     uow.session.add(Effect(probe_id=event.probe_id, service=IN_BATCH))
 
 
-definition = ServiceDefinition(
-    name=SERVICE,
-    command_queues=[f"{SERVICE}.normal"],
-    registry=registry,
-    settings=ServiceSettings(database_url=os.environ.get("MIXED_DATABASE_URL", "")),
-    metadata=Base.metadata,
-    platform=PlatformSettings(),
-    batch_events=(OtherHappened,),
-)
+definition = probe_definition(SERVICE, registry, batch_events=(OtherHappened,))
 app = create_service_app(definition)

@@ -52,17 +52,16 @@ def build_queues(definition: ServiceDefinition) -> list[Queue]:
     queues = [command_queue(name) for name in definition.command_queues]
     if not definition.registry.events:
         return queues
-    task_types = definition.task_event_types
-    batched_apart = bool(task_types) and bool(definition.batched_types)
+    apart = definition.batches_apart
     queues.append(
         events_queue(
             definition.name,
-            task_types if batched_apart else definition.registry.subscriptions,
+            definition.task_event_types if apart else definition.registry.subscriptions,
             quorum=amqp,
             delivery_limit=platform.max_deliveries,
         )
     )
-    if batched_apart:
+    if apart:
         queues.append(
             events_queue(
                 definition.name,
@@ -301,12 +300,11 @@ def unbind_moved_types(app: Celery, definition: ServiceDefinition) -> None:
     the types the other one takes: a broker keeps a binding across deploys, so a type moved
     from one queue to the other would otherwise reach the service on both (ADR 0022,
     addendum 4). Unbinding a binding that is not there changes nothing."""
-    task_types, batched = definition.task_event_types, definition.batched_types
-    if not task_types or not batched:
+    if not definition.batches_apart:
         return
     moved = {
-        events_queue_name(definition.name): batched,
-        batched_events_queue_name(definition.name): task_types,
+        events_queue_name(definition.name): definition.batched_types,
+        batched_events_queue_name(definition.name): definition.task_event_types,
     }
     with app.connection_for_write() as connection:
         channel = connection.default_channel

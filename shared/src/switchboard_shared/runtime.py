@@ -61,14 +61,21 @@ class ServiceDefinition:
         return [t for t in self.registry.subscriptions if t not in self.batched_types]
 
     @property
+    def batches_apart(self) -> bool:
+        """Some event types batched and some not: the batched ones have a queue of their own."""
+        return bool(self.batched_types) and bool(self.task_event_types)
+
+    @property
     def batch_queue(self) -> str | None:
         """The queue the batch consumer reads: the events queue when every event type is
         batched, a queue of its own when only some are."""
         if not self.batched_types:
             return None
-        if self.task_event_types:
-            return batched_events_queue_name(self.name)
-        return events_queue_name(self.name)
+        return (
+            batched_events_queue_name(self.name)
+            if self.batches_apart
+            else events_queue_name(self.name)
+        )
 
     @property
     def default_queue(self) -> str:
