@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION, JsonColumn
 from switchboard_shared.records import utcnow
@@ -38,7 +38,7 @@ class OrderView(Base):
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(30))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     supplier_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     payment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

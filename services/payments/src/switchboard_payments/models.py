@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, MetaData, String, false
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, MetaData, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION
 from switchboard_shared.records import utcnow
@@ -29,7 +29,7 @@ class Payment(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     payment_method: Mapped[str] = mapped_column(String(128))
     customer_email: Mapped[str] = mapped_column(String(320))
@@ -72,7 +72,7 @@ class Invoice(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     order_id: Mapped[str] = mapped_column(String(64), unique=True)
     payment_id: Mapped[str] = mapped_column(String(64))
-    amount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
