@@ -62,7 +62,7 @@ test: install ## the whole suite against the real local servers, without the slo
 test-slow: install ## only the slow fault runs
 	$(PYTEST) -n $(TEST_JOBS) --dist loadfile -m slow $(TEST_DIRS)
 
-lint: install ## ruff (lint and format check) and mypy
+lint: install ## ruff (lint, security rules, format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SRC_DIRS)

@@ -38,7 +38,7 @@ from switchboard_gateway.models import Base
 from switchboard_gateway.store import GatewayStore
 from switchboard_shared.db import create_all, create_db_engine, create_session_factory
 from switchboard_shared.settings import PlatformSettings
-from switchboard_shared.testsupport import free_port, redis_database
+from switchboard_shared.testsupport import free_port, provider_secrets, redis_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 KEY = "bench-key"
@@ -195,6 +195,7 @@ def reads(tasks: int, seconds: float) -> dict[str, Any]:
         "SWITCHBOARD_DATA_DIR": str(data),
         "SWITCHBOARD_BROKER_URL": "memory://",
         "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        **provider_secrets(),  # the API refuses to start without its provider secrets
     }
     figures: dict[str, Any] = {"tasks": tasks, "json_bytes": len(sample)}
     for label, app, env in (

@@ -70,12 +70,15 @@ from switchboard_shared.testsupport import (  # noqa: E402
     WorkerProcess,
     free_port,
     pg_database,
+    provider_secrets,
     redis_database,
     wait_until,
 )
 
 KEY = "bench-key"
-WEBHOOK_SECRET = "whsec_bench_secret"
+SECRETS = provider_secrets()  # handed to every process, localstripe too: there is no default
+WEBHOOK_SECRET = SECRETS["STRIPE_WEBHOOK_SECRET"]
+STRIPE_AUTH = {"Authorization": f"Bearer {SECRETS['PAYMENTS_STRIPE_API_KEY']}"}
 HOPS = 4  # PlaceOrder command -> order-created -> payment-succeeded -> order-matched
 EMAIL_RATE_LIMIT = "6000/m"
 # Providers count their send rate per second. With a burst of 1 the shared bucket spaces mail
@@ -127,7 +130,7 @@ class Inbox:
 
 def _answers(url: str, auth: bool = False) -> bool:
     try:
-        headers = {"Authorization": "Bearer sk_test_x"} if auth else {}
+        headers = STRIPE_AUTH if auth else {}
         return httpx.get(url, headers=headers, timeout=2).status_code < 500
     except httpx.HTTPError:
         return False
@@ -191,7 +194,7 @@ class Platform:
             "SWITCHBOARD_BROKER_URL": self.broker,
             "SWITCHBOARD_DATA_DIR": str(data),
             "SWITCHBOARD_API_KEYS": KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            **SECRETS,
             "GATEWAY_DATABASE_URL": stack.enter_context(pg_database()),
             "ORDERS_DATABASE_URL": stack.enter_context(pg_database()),
             "PAYMENTS_DATABASE_URL": stack.enter_context(pg_database()),
@@ -448,7 +451,7 @@ def order_statuses(platform: Platform, ids: list[str]) -> dict[str, str]:
 def stripe_probe(platform: Platform, count: int = 5) -> dict[str, float]:
     """Time localstripe writes (POST /v1/customers)."""
     times = []
-    with httpx.Client(headers={"Authorization": "Bearer sk_test_x"}, timeout=30) as client:
+    with httpx.Client(headers=STRIPE_AUTH, timeout=30) as client:
         for i in range(count):
             started = time.perf_counter()
             client.post(f"{platform.stripe}/v1/customers", data={"email": f"probe{i}@example.com"})

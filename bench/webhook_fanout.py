@@ -4,8 +4,10 @@
 
 Starts a real integrations worker (-c 2 by default) on a flushed Redis logical database
 (SWITCHBOARD_TEST_REDIS_URL) with SQLite, and a local HTTP receiver (uvicorn, in this
-process). Registers E endpoints (default 5) for `order-matched`, publishes N events (default
-1,000; quick 100) on the bus in one burst, and waits until every delivery arrived:
+process) on a random port, which the worker is told to allow (the SSRF guard delivers to 80,
+443 and INTEGRATIONS_WEBHOOK_ALLOWED_PORTS only). Registers E endpoints (default 5) for
+`order-matched` straight with the worker, publishes N events (default 1,000; quick 100) on
+the bus in one burst, and waits until every delivery arrived:
   platform: deliveries/s = N*E / (first publish -> last arrival); delay = arrival - the
             event's time (p50, p99);
   floor:    the same N*E signed-size POSTs as bare httpx calls from one process, one
@@ -35,7 +37,13 @@ from switchboard_shared.contracts.integrations import RegisterWebhookEndpoint
 from switchboard_shared.contracts.orders import OrderMatched
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.publisher import CeleryEventPublisher
-from switchboard_shared.testsupport import WorkerProcess, free_port, redis_database, wait_until
+from switchboard_shared.testsupport import (
+    WorkerProcess,
+    free_port,
+    provider_secrets,
+    redis_database,
+    wait_until,
+)
 
 SECRET = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
@@ -135,6 +143,8 @@ def platform_run(args: argparse.Namespace, arrivals: Arrivals, url: str) -> dict
             "SWITCHBOARD_BROKER_URL": broker,
             "SWITCHBOARD_DATA_DIR": data,
             "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOKS": "1",
+            "INTEGRATIONS_WEBHOOK_ALLOWED_PORTS": str(httpx.URL(url).port),
+            **provider_secrets(),  # integrations refuses to start without TWILIO_AUTH_TOKEN
         }
         worker = WorkerProcess(
             "switchboard_integrations.app",

@@ -74,10 +74,16 @@ DEPLOYABLES = (
             "integrations.sync",
             "integrations.events",
         ),
+        secrets=("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "INTEGRATIONS_TWILIO_BASE_URL"),
     ),
     Deployable("gateway", ("gateway.normal", "gateway.events")),
 )
-GATEWAY_SECRETS = ("SWITCHBOARD_API_KEYS", "STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_PUBLIC_URL")
+GATEWAY_SECRETS = (
+    "SWITCHBOARD_API_KEYS",
+    "STRIPE_WEBHOOK_SECRET",
+    "TWILIO_AUTH_TOKEN",
+    "SWITCHBOARD_PUBLIC_URL",
+)
 OPTIONAL = {"EMAIL_SMTP_USERNAME", "EMAIL_SMTP_PASSWORD"}
 EXAMPLES = {
     "EMAIL_SMTP_HOST": "smtp.example.com",
@@ -86,13 +92,35 @@ EXAMPLES = {
     "EMAIL_SMTP_PASSWORD": "",
     "EMAIL_SMTP_STARTTLS": "true",
     "EMAIL_SENDER": "Switchboard <no-reply@example.com>",
-    "PAYMENTS_STRIPE_API_KEY": "sk_live_change-me",
     "PAYMENTS_STRIPE_API_BASE": "https://api.stripe.com",
-    "SWITCHBOARD_API_KEYS": "change-me-to-a-long-random-key",
-    "STRIPE_WEBHOOK_SECRET": "whsec_change-me",
+    "TWILIO_ACCOUNT_SID": "AC…your Twilio account SID",
+    "INTEGRATIONS_TWILIO_BASE_URL": "https://api.twilio.com",
     "SWITCHBOARD_PUBLIC_URL": "https://switchboard.example.com",
 }
+RANDOM = "a long random value: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# Secrets: the examples leave them empty (a copied example must not run with a published
+# value), with what to put there. Every process that needs one refuses to start without it.
+SECRETS = {
+    "PAYMENTS_STRIPE_API_KEY": "your Stripe secret key (sk_live_…), Dashboard > Developers > API keys",
+    "STRIPE_WEBHOOK_SECRET": "the signing secret (whsec_…) of the Stripe endpoint for /webhooks/stripe",
+    "TWILIO_AUTH_TOKEN": "your Twilio auth token, Console > Account info",
+    "SWITCHBOARD_API_KEYS": f"comma-separated API keys, each {RANDOM}",
+    "FLOWER_BASIC_AUTH": "user:password for every Flower, the password " + RANDOM,
+    "RABBITMQ_PASSWORD": RANDOM,
+    "REDIS_PASSWORD": RANDOM,
+    "POSTGRES_PASSWORD": RANDOM,
+}
 HTTP_CHECK = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)"
+
+
+def required_secrets(d: Deployable, role: str) -> tuple[str, ...]:
+    """The secrets one process refuses to start without: a service's in every process (each
+    loads the service's settings), the gateway's provider secrets in its API only, Flower's
+    credentials in Flower."""
+    names = GATEWAY_SECRETS if d.name == "gateway" else d.secrets
+    own = () if d.name == "gateway" and role != "api" else names
+    flower = ("FLOWER_BASIC_AUTH",) if role == "flower" else ()
+    return tuple(n for n in (*own, *flower) if n in SECRETS)
 
 
 def healthcheck(test: list[str], start: str = "30s") -> dict[str, Any]:
@@ -115,6 +143,17 @@ def worker(d: Deployable, queues: tuple[str, ...], label: str) -> dict[str, Any]
     command = ["celery", "-A", d.module, "worker", "-Q", ",".join(queues)]
     command += ["-n", f"{label}@%h", "-l", "INFO"]
     return {"command": command, "healthcheck": liveness_check(d, queues), "stop_grace_period": "6m"}
+
+
+def flower(d: Deployable) -> dict[str, Any]:
+    """The kit's Flower (scoped to the service's workers, `/metrics` behind auth, refusing to
+    start without FLOWER_BASIC_AUTH), from the service's own image: Flower is in the lock."""
+    command = ["python", "-m", "switchboard_shared.flower", d.name]
+    return {
+        "command": [*command, "--address=0.0.0.0", "--port=5555"],
+        "ports": [f"127.0.0.1:{FLOWER_PORTS[d.name]}:5555"],
+        "healthcheck": python_http_check("http://127.0.0.1:5555/healthcheck"),
+    }
 
 
 def processes(d: Deployable) -> dict[str, dict[str, Any]]:
@@ -143,17 +182,7 @@ def processes(d: Deployable) -> dict[str, dict[str, Any]]:
             ]
         ),
     }
-    found[f"{d.name}-flower"] = {
-        "build": {
-            "context": "..",
-            "dockerfile": "compose/flower/Dockerfile",
-            "args": {"SERVICE": d.name},
-        },
-        "image": d.image.replace(f"/{d.name}:", f"/{d.name}-flower:"),
-        "command": ["celery", "-A", d.module, "flower", "--port=5555"],
-        "ports": [f"127.0.0.1:{FLOWER_PORTS[d.name]}:5555"],
-        "healthcheck": python_http_check("http://127.0.0.1:5555/healthcheck"),
-    }
+    found[f"{d.name}-flower"] = flower(d)
     if d.name == "gateway":
         found["gateway"] = {
             "command": [

@@ -22,6 +22,7 @@ from deployables import (  # noqa: E402
     EXAMPLES,
     GATEWAY_SECRETS,
     OPTIONAL,
+    SECRETS,
     Deployable,
     healthcheck,
     processes,
@@ -161,20 +162,29 @@ def rendered() -> dict[str, str]:
     }
 
 
+def example(name: str) -> list[str]:
+    """A secret is left empty under a comment saying what goes there; the rest has an example."""
+    if name in SECRETS:
+        return [f"# required, secret: {SECRETS[name]}", f"{name}="]
+    if name.endswith("_DB_PASSWORD"):
+        return [f"# required, secret: {SECRETS['POSTGRES_PASSWORD']}", f"{name}="]
+    return [f"{name}={EXAMPLES[name]}"]
+
+
+def examples(names: list[str]) -> list[str]:
+    return [line for name in dict.fromkeys(names) for line in example(name)]
+
+
 def stack_env_example() -> str:
     lines = [
         "# Copy to compose/.env and fill in (never commit the copy): docker compose reads it",
         "# for the ${...} in docker-compose.yml, and postgres reads the passwords from it.",
+        "# Nothing here has a default: compose refuses to start while a required one is empty.",
     ]
-    lines += [
-        "RABBITMQ_PASSWORD=change-me",
-        "REDIS_PASSWORD=change-me",
-        "POSTGRES_PASSWORD=change-me",
-        "FLOWER_BASIC_AUTH=admin:change-me",
-    ]
-    lines += [f"{d.name.upper()}_DB_PASSWORD=change-me" for d in DEPLOYABLES]
-    secrets = [n for d in DEPLOYABLES for n in d.secrets] + list(GATEWAY_SECRETS)
-    return "\n".join(lines + [f"{n}={EXAMPLES[n]}" for n in secrets]) + "\n"
+    names = ["RABBITMQ_PASSWORD", "REDIS_PASSWORD", "POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH"]
+    names += [f"{d.name.upper()}_DB_PASSWORD" for d in DEPLOYABLES]
+    names += [n for d in DEPLOYABLES for n in d.secrets] + list(GATEWAY_SECRETS)
+    return "\n".join(lines + examples(names)) + "\n"
 
 
 def service_env_example(d: Deployable) -> str:
@@ -184,11 +194,10 @@ def service_env_example(d: Deployable) -> str:
         "SWITCHBOARD_BROKER_URL=amqp://switchboard:change-me@rabbitmq.internal:5672/switchboard",
         "SWITCHBOARD_REDIS_URL=redis://:change-me@redis.internal:6379/0",
         f"{d.prefix}DATABASE_URL=postgresql://{d.name}:change-me@postgres.internal:5432/{d.name}",
-        "FLOWER_BASIC_AUTH=admin:change-me",
         "FLOWER_BROKER_API=http://switchboard:change-me@rabbitmq.internal:15672/api/",
     ]
-    secrets = d.secrets + (GATEWAY_SECRETS if d.name == "gateway" else ())
-    return "\n".join(lines + [f"{n}={EXAMPLES[n]}" for n in secrets]) + "\n"
+    names = ["FLOWER_BASIC_AUTH", *d.secrets, *(GATEWAY_SECRETS if d.name == "gateway" else ())]
+    return "\n".join(lines + examples(names)) + "\n"
 
 
 def rendered_env_examples() -> dict[str, str]:

@@ -1,9 +1,11 @@
 """Writes the Kubernetes manifests (`python compose/k8s/render.py`) from the same description
 of the deployables as the compose files: per service a migration Job, one Deployment per
-worker with a KEDA ScaledObject scaling it on its queues' depth, and a beat Deployment of two
-(the kit's beat lock lets one send). Configuration comes from one Secret per service, made from
-its env file: `kubectl -n switchboard create secret generic switchboard-payments
---from-env-file=compose/payments.env`.
+worker with a KEDA ScaledObject scaling it on its queues' depth, a beat Deployment of two
+(the kit's beat lock lets one send) and its Flower (the kit's, basic auth required).
+Configuration comes from one Secret per service, made from its env file: `kubectl -n
+switchboard create secret generic switchboard-payments --from-env-file=compose/payments.env`.
+The secrets a process cannot run without are also named one by one (`secretKeyRef`, not
+optional): a Secret that lacks one keeps the pod from starting.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from deployables import DEPLOYABLES, Deployable, processes  # noqa: E402
+from deployables import DEPLOYABLES, Deployable, processes, required_secrets  # noqa: E402
 from render import HEADER, PlainDumper  # noqa: E402
 
 NAMESPACE = "switchboard"
@@ -33,6 +35,19 @@ def labels(d: Deployable, role: str) -> dict[str, str]:
     }
 
 
+def required_env(d: Deployable, role: str) -> list[dict[str, Any]]:
+    """Keys the Secret must hold: without one the pod does not start (no default anywhere)."""
+    return [
+        {
+            "name": name,
+            "valueFrom": {
+                "secretKeyRef": {"name": f"switchboard-{d.name}", "key": name, "optional": False}
+            },
+        }
+        for name in required_secrets(d, role)
+    ]
+
+
 def container(d: Deployable, role: str, spec: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {
         "name": role,
@@ -46,6 +61,8 @@ def container(d: Deployable, role: str, spec: dict[str, Any]) -> dict[str, Any]:
         },
         "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
     }
+    if required_env(d, role):
+        found["env"] = required_env(d, role)
     check = spec.get("healthcheck", {}).get("test")
     if check:
         command = (
@@ -136,6 +153,8 @@ def manifests(d: Deployable) -> list[dict[str, Any]]:
             docs += [deployment(d, role, spec, 1), scaled_object(d, role, queues)]
         elif role == "beat" or role == "api":
             docs.append(deployment(d, role, spec, 2))
+        elif role == "flower":  # reached with `kubectl port-forward`: no Service, no Ingress
+            docs.append(deployment(d, role, spec, 1))
     return docs
 
 

@@ -23,6 +23,7 @@ from switchboard_gateway.cli.state import State
 from switchboard_shared.testsupport import (
     WorkerProcess,
     free_port,
+    provider_secrets,
     redis_database,
     terminate,
     wait_until,
@@ -110,7 +111,7 @@ def _healthy(url: str, process: subprocess.Popen[bytes]) -> bool:
 def start_gateway(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "switchboard_gateway.main:app", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**os.environ, **provider_secrets(), **env},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

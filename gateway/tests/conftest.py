@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from gateway_fakes import API_KEY, OTHER_KEY, RecordingSender
+from gateway_fakes import API_KEY, OTHER_KEY, WEBHOOK_SECRETS, RecordingSender
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> GatewaySettings:
+def settings(tmp_path: Path, redis_url: str) -> GatewaySettings:
     return GatewaySettings(
-        api_keys=f"{API_KEY},{OTHER_KEY}", broker_url="memory://", data_dir=tmp_path
+        api_keys=f"{API_KEY},{OTHER_KEY}",
+        broker_url="memory://",
+        redis_url=redis_url,  # its own database: rate limits are per test
+        data_dir=tmp_path,
+        **WEBHOOK_SECRETS,
     )
 
 

@@ -11,9 +11,16 @@ from switchboard_gateway.sender import BrokerUnavailable
 from switchboard_shared.contracts import Command
 from switchboard_shared.contracts.orders import OrderCreated
 from switchboard_shared.testing import sample_order_created
+from switchboard_shared.testsupport import provider_secrets
 
 API_KEY = "test-key-0123456789"
 OTHER_KEY = "second-key"
+# The API process has no default secret: each run makes its own, as a deploy sets them.
+SECRETS = provider_secrets()
+WEBHOOK_SECRETS = {
+    "stripe_webhook_secret": SECRETS["STRIPE_WEBHOOK_SECRET"],
+    "twilio_auth_token": SECRETS["TWILIO_AUTH_TOKEN"],
+}
 
 _VALID_ORDER: dict[str, Any] = {
     "customer": {"email": "ada@example.com", "phone": "+15555550100"},

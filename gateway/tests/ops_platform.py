@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from gateway_fakes import WEBHOOK_SECRETS
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
 from switchboard_shared.testsupport import WorkerProcess, rabbit_vhost, redis_database, wait_until
@@ -114,7 +115,7 @@ def live_platform(kind: str, data: Path, **overrides: Any) -> Iterator[LivePlatf
             redis_url=redis_url,
             data_dir=data,
             services=SERVICES,
-            **overrides,
+            **{**WEBHOOK_SECRETS, **overrides},
         )
         client = stack.enter_context(TestClient(create_app(settings)))
         client.app.state.ledger.get()  # type: ignore[attr-defined]  (opens and migrates the DB)

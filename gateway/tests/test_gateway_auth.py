@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from gateway_fakes import API_KEY, OTHER_KEY, RecordingSender, valid_order
+from gateway_fakes import API_KEY, OTHER_KEY, WEBHOOK_SECRETS, RecordingSender, valid_order
 from switchboard_gateway.auth import key_is_valid
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
@@ -64,7 +64,7 @@ def test_correct_key_passes(client: TestClient, key: str) -> None:
 
 
 def test_no_keys_configured_refuses_everyone(sender: RecordingSender) -> None:
-    client = TestClient(create_app(GatewaySettings(api_keys=""), sender))
+    client = TestClient(create_app(GatewaySettings(api_keys="", **WEBHOOK_SECRETS), sender))
     response = client.post(
         "/api/v1/orders", json=valid_order(), headers={"Authorization": "Bearer "}
     )
@@ -74,10 +74,10 @@ def test_no_keys_configured_refuses_everyone(sender: RecordingSender) -> None:
 
 def test_api_keys_parse_from_comma_separated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_API_KEYS", "dev-key")
-    assert GatewaySettings().api_keys == ["dev-key"]
+    assert GatewaySettings(**WEBHOOK_SECRETS).api_keys == ["dev-key"]
 
     monkeypatch.setenv("SWITCHBOARD_API_KEYS", " a , b,,")
-    assert GatewaySettings().api_keys == ["a", "b"]
+    assert GatewaySettings(**WEBHOOK_SECRETS).api_keys == ["a", "b"]
 
 
 def test_key_comparison_checks_every_key() -> None:

@@ -19,6 +19,7 @@ from gateway_fakes import valid_order
 from switchboard_gateway.sender import BrokerUnavailable, CeleryCommandSender
 from switchboard_shared.commands import CORRELATION_HEADER
 from switchboard_shared.contracts.orders import CreateOrder
+from switchboard_shared.testsupport import provider_secrets
 
 QUEUE = CreateOrder.queue
 
@@ -76,6 +77,7 @@ def gateway_url(broker: redis.Redis, redis_url: str) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
+        **provider_secrets(),
         "SWITCHBOARD_API_KEYS": "dev-key",
         "SWITCHBOARD_BROKER_URL": redis_url,
     }

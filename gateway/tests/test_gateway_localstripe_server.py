@@ -3,6 +3,7 @@ store written to its own state file at most once per interval, and loaded again 
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -14,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 import stripe
-from switchboard_shared.testsupport import free_port, wait_until
+from switchboard_shared.testsupport import free_port, provider_secrets, wait_until
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "sk_test_switchboard"
+API_KEY = provider_secrets()["PAYMENTS_STRIPE_API_KEY"]
 
 
 @contextmanager
@@ -27,7 +28,8 @@ def launcher(state_file: Path, persist: float, *extra: str) -> Iterator[stripe.S
     command = [sys.executable, "-m", "switchboard_gateway.localstripe_server", "--port", str(port)]
     command += ["--state-file", str(state_file), "--persist-seconds", str(persist), *extra]
     log = state_file.with_suffix(f".{port}.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "PAYMENTS_STRIPE_API_KEY": API_KEY}  # as `make run` starts it
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(base), 30)
@@ -44,6 +46,14 @@ def _answers(base: str) -> bool:
         return httpx.get(f"{base}/v1/customers", headers=headers, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_only_the_secret_key_it_was_given_is_accepted(tmp_path: Path) -> None:
+    with launcher(tmp_path / "stripe.pickle", 0, "--from-scratch") as client:
+        base = client._requestor.base_addresses["api"]  # type: ignore[attr-defined]
+        other = {"Authorization": "Bearer sk_test_someone_else"}
+        assert httpx.get(f"{base}/v1/customers", headers=other, timeout=5).status_code == 401
+        assert client.v1.customers.list().data == []
 
 
 def test_writes_are_saved_once_per_interval_and_loaded_on_restart(tmp_path: Path) -> None:

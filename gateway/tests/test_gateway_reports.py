@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from celery import Celery
 from fastapi.testclient import TestClient
-from gateway_fakes import API_KEY, RecordingSender
+from gateway_fakes import API_KEY, WEBHOOK_SECRETS, RecordingSender
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.eventlog import registry
 from switchboard_gateway.main import create_app
@@ -32,7 +32,11 @@ def backend() -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, backend: str) -> GatewaySettings:
     return GatewaySettings(
-        api_keys=API_KEY, broker_url="memory://", redis_url=backend, data_dir=tmp_path
+        api_keys=API_KEY,
+        broker_url="memory://",
+        redis_url=backend,
+        data_dir=tmp_path,
+        **WEBHOOK_SECRETS,
     )
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from switchboard_gateway.models import InboundWebhook
+from switchboard_gateway.models import InboundWebhook, RefusedWebhook
 from switchboard_shared.records import OutboxMessage
 
 SECRET = "whsec_test_secret"
@@ -55,6 +55,12 @@ def ledger(client: TestClient) -> list[InboundWebhook]:
         return list(session.scalars(select(InboundWebhook).order_by(InboundWebhook.received_at)))
 
 
+def refused(client: TestClient) -> list[RefusedWebhook]:
+    store = client.app.state.store.get()  # type: ignore[attr-defined]
+    with store.runtime.session_factory() as session:
+        return list(session.scalars(select(RefusedWebhook)))
+
+
 def outbox(client: TestClient) -> list[OutboxMessage]:
     store = client.app.state.store.get()  # type: ignore[attr-defined]
     with store.runtime.session_factory() as session:
@@ -74,13 +80,13 @@ def test_signed_event_is_recorded_and_handed_on_as_an_event(client: TestClient) 
     assert message.envelope["correlationid"] == "ord_1"
 
 
-def test_repeated_event_id_is_recorded_but_has_no_second_effect(client: TestClient) -> None:
+def test_repeated_event_id_is_counted_but_has_no_second_effect(client: TestClient) -> None:
     payload = stripe_event()
     client.post("/webhooks/stripe", content=payload, headers=signed(payload))
     again = client.post("/webhooks/stripe", content=payload, headers=signed(payload))
 
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    assert [(r.duplicate, r.processed) for r in ledger(client)] == [(False, True), (True, False)]
+    assert [(r.processed, r.deliveries) for r in ledger(client)] == [(True, 2)]
     assert len(outbox(client)) == 1
 
 
@@ -98,14 +104,18 @@ def test_repeated_event_id_is_recorded_but_has_no_second_effect(client: TestClie
         pytest.param(lambda p: {}, id="missing-header"),
     ],
 )
-def test_bad_or_stale_signature_is_400_and_recorded_as_invalid(client: TestClient, headers) -> None:  # type: ignore[no-untyped-def]
+def test_bad_or_stale_signature_is_400_and_only_its_metadata_kept(
+    client: TestClient, headers
+) -> None:  # type: ignore[no-untyped-def]
     payload = stripe_event()
     response = client.post("/webhooks/stripe", content=payload, headers=headers(payload))
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
-    [row] = ledger(client)
-    assert row.valid is False and row.error
+    assert ledger(client) == []
+    [row] = refused(client)
+    assert (row.provider, row.size, row.source_address) == ("stripe", len(payload), "testclient")
+    assert row.reason
     assert outbox(client) == []
 
 

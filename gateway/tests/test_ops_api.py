@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from gateway_fakes import RecordingSender, valid_order
+from gateway_fakes import WEBHOOK_SECRETS, RecordingSender, valid_order
 from ops_fakes import ADMIN, READER, FakeControl, task_events
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
@@ -34,6 +34,7 @@ def ops(tmp_path: Path) -> Iterator[tuple[TestClient, RecordingSender, FakeContr
             redis_url=redis_url,
             data_dir=tmp_path,
             services=SERVICES,
+            **WEBHOOK_SECRETS,
         )
         sender, control = RecordingSender(), FakeControl(depths={"orders.normal": 7})
         with TestClient(create_app(settings, sender, control=control)) as client:

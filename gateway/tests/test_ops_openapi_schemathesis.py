@@ -1,22 +1,24 @@
 """schemathesis against the gateway app (ASGI): a few generated requests per operation, with
-an admin key; no 5xx and every response matches the OpenAPI document."""
+an admin key; no 5xx and every response matches the OpenAPI document. On the gateway's SQLite
+database and on PostgreSQL, which refuses what SQLite stores (a NUL, a value too long)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from gateway_fakes import RecordingSender
+from gateway_fakes import WEBHOOK_SECRETS, RecordingSender
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from switchboard_gateway.config import GatewaySettings
 from switchboard_gateway.main import create_app
-from switchboard_shared.testsupport import redis_database
+from switchboard_shared.testsupport import pg_database, redis_database
 
 KEY = "schema-admin-key"
 QUIET_ANSWERS: dict[str, Any] = {
@@ -38,9 +40,22 @@ class AnsweringSender(RecordingSender):
         return self.answers.get(command.task_name)
 
 
-@pytest.fixture(scope="module")
-def gateway_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseSchema]:
-    with redis_database() as redis_url:
+@contextmanager
+def gateway_database(kind: str) -> Iterator[str]:
+    """The gateway's own database: its SQLite file, or a PostgreSQL one (`make run`'s choice
+    in production), where text and column limits are strict."""
+    if kind == "sqlite":
+        yield ""
+    else:
+        with pg_database() as url:
+            yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def gateway_schema(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BaseSchema]:
+    with redis_database() as redis_url, gateway_database(request.param) as database_url:
         app = create_app(
             GatewaySettings(
                 api_keys=KEY,
@@ -48,9 +63,13 @@ def gateway_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseSch
                 redis_url=redis_url,
                 data_dir=Path(tmp_path_factory.mktemp("schema")),
                 services={"orders": ["orders.critical", "orders.normal", "orders.events"]},
+                **WEBHOOK_SECRETS,
             ),
             AnsweringSender(answers=dict(QUIET_ANSWERS)),
         )
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("GATEWAY_DATABASE_URL", database_url)
+            app.state.store.get()  # opened (and migrated) now, on the database chosen
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

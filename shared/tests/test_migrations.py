@@ -25,9 +25,18 @@ from switchboard_shared.migrate import (
 )
 from switchboard_shared.runtime import ServiceDefinition, ServiceRuntime
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
+from switchboard_shared.testsupport import provider_secrets
 
 SERVICES = ["orders", "payments", "email", "reports", "integrations"]
 KIT_TABLES = {"outbox", "inbox", "dead_letters", "delivery_counts"}
+
+
+@pytest.fixture(autouse=True)
+def service_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service's definition loads its settings, and a secret has no default: each test gives
+    them (its subprocesses inherit them)."""
+    for name, value in provider_secrets().items():
+        monkeypatch.setenv(name, value)
 
 
 def schema_diff(url: str, *metadatas: MetaData) -> list[object]:

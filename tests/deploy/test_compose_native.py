@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from compose_support import COMPOSE, STACK, env_example, interpolate, load, nati
 from switchboard_shared.testsupport import (
     PG_ADMIN_URL,
     free_port,
+    provider_secrets,
     rabbit_vhost,
     redis_database,
     wait_until,
@@ -87,8 +91,21 @@ def service_database(service: str) -> Iterator[str]:
             conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
-def environment(spec: dict[str, Any], urls: dict[str, str]) -> dict[str, str]:
+@cache
+def operator_env() -> dict[str, str]:
+    """`.env.example` as an operator fills it: each required value it leaves empty (the
+    secrets) set, as the comment above it says, to a value of this run's own."""
+    made = provider_secrets()
+    required = set(re.findall(r"\$\{(\w+):\?", STACK.read_text()))
     variables = env_example(".env.example")
+    for name in required & {n for n, v in variables.items() if not v}:
+        variables[name] = made.get(name) or secrets.token_urlsafe(16)
+    variables["FLOWER_BASIC_AUTH"] = f"ops:{secrets.token_urlsafe(16)}"
+    return variables
+
+
+def environment(spec: dict[str, Any], urls: dict[str, str]) -> dict[str, str]:
+    variables = operator_env()
     env = {k: interpolate(str(v), variables) for k, v in spec.get("environment", {}).items()}
     env.update(urls)
     env.pop("FLOWER_BROKER_API", None)  # the management API is not enabled on this machine

@@ -18,6 +18,7 @@ from celery import Celery
 from switchboard_shared.testsupport import (
     WorkerProcess,
     free_port,
+    provider_secrets,
     redis_database,
     terminate,
     wait_until,
@@ -75,7 +76,11 @@ def flower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerUnderTest
     data = tmp_path_factory.mktemp("flower")
     with ExitStack() as stack:
         broker = stack.enter_context(redis_database())
-        env = {"SWITCHBOARD_BROKER_URL": broker, "SWITCHBOARD_DATA_DIR": str(data)}
+        env = {
+            "SWITCHBOARD_BROKER_URL": broker,
+            "SWITCHBOARD_DATA_DIR": str(data),
+            **provider_secrets(),
+        }
         workers = {
             name: WorkerProcess(f"switchboard_{name}.app", env, data / f"{name}.log")
             for name in ("payments", "orders")

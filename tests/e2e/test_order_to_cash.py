@@ -19,13 +19,15 @@ from switchboard_shared.testsupport import (
     WorkerProcess,
     free_port,
     pg_database,
+    provider_secrets,
     redis_database,
     wait_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 KEY = "e2e-key"
-WEBHOOK_SECRET = "whsec_e2e_secret"
+SECRETS = provider_secrets()  # as a deploy sets them: there is no default
+WEBHOOK_SECRET = SECRETS["STRIPE_WEBHOOK_SECRET"]
 
 
 class Inbox:
@@ -76,7 +78,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "SWITCHBOARD_BROKER_URL": broker,
             "SWITCHBOARD_DATA_DIR": str(data),
             "SWITCHBOARD_API_KEYS": KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            **SECRETS,
             "ORDERS_DATABASE_URL": stack.enter_context(pg_database()),
             "PAYMENTS_DATABASE_URL": stack.enter_context(pg_database()),
             "PAYMENTS_STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",

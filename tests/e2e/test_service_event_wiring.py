@@ -14,7 +14,12 @@ from celery import Celery
 from switchboard_shared.commands import send_command
 from switchboard_shared.contracts.orders import CreateOrder
 from switchboard_shared.direct import send_to_queue
-from switchboard_shared.testsupport import WorkerProcess, redis_database, wait_until
+from switchboard_shared.testsupport import (
+    WorkerProcess,
+    provider_secrets,
+    redis_database,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 SERVICES = ("orders", "payments", "reports", "email", "integrations")
@@ -43,7 +48,11 @@ def platform(
 ) -> Iterator[tuple[Celery, Path, dict[str, WorkerProcess]]]:
     data = tmp_path_factory.mktemp("platform")
     with redis_database() as broker:
-        env = {"SWITCHBOARD_BROKER_URL": broker, "SWITCHBOARD_DATA_DIR": str(data)}
+        env = {
+            "SWITCHBOARD_BROKER_URL": broker,
+            "SWITCHBOARD_DATA_DIR": str(data),
+            **provider_secrets(),
+        }
         workers = start_workers(env, data)
         try:
             client = Celery("client", broker=broker, backend=broker, set_as_current=False)

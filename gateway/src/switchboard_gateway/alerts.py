@@ -7,7 +7,6 @@ gateway's outbox in the same transaction as the alert row.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,9 +17,9 @@ from switchboard_shared.contracts.gateway import AlertRaised, AlertResolved
 from switchboard_shared.records import utcnow
 from switchboard_shared.runtime import ServiceRuntime
 
-from switchboard_gateway.config import GatewaySettings
-from switchboard_gateway.ledger.models import AlertRecord, TaskRecord
-from switchboard_gateway.ledger.stats import FAILED, since_hours
+from switchboard_gateway.config import GatewayOpsSettings
+from switchboard_gateway.ledger.models import AlertRecord
+from switchboard_gateway.ledger.stats import FAILED, finished_by
 from switchboard_gateway.monitor import PlatformView
 
 
@@ -37,20 +36,19 @@ class Condition:
         return f"{self.rule}:{self.subject}"
 
 
-def failure_rates(view: PlatformView, settings: GatewaySettings) -> list[Condition]:
-    window = since_hours(settings.alert_window_minutes / 60)
-    rows = view.ledger.window(window, TaskRecord.name, TaskRecord.state)
-    finished: Counter[str] = Counter()
-    failed: Counter[str] = Counter()
-    for name, state in rows:
-        if state in ("succeeded", *FAILED):
-            finished[name] += 1
-            failed[name] += state in FAILED
+def failure_rates(view: PlatformView, settings: GatewayOpsSettings) -> list[Condition]:
+    counted = ("succeeded", *FAILED)
+    tallies = finished_by(view.ledger, settings.alert_window_minutes / 60, "name", state=counted)
     found = []
-    for name, total in finished.items():
-        rate = failed[name] / total
+    for (name,), tally in tallies.items():
+        total, failed = tally.total, sum(tally.by_state.get(s, 0) for s in FAILED)
+        if not total:
+            continue
+        rate = failed / total
         if total >= settings.alert_failure_min_tasks and rate > settings.alert_failure_rate:
-            message = f"{name}: {failed[name]} of {total} tasks failed in {settings.alert_window_minutes:g} min"
+            message = (
+                f"{name}: {failed} of {total} tasks failed in {settings.alert_window_minutes:g} min"
+            )
             found.append(
                 Condition(
                     "failure_rate", name, round(rate, 4), settings.alert_failure_rate, message
@@ -59,7 +57,7 @@ def failure_rates(view: PlatformView, settings: GatewaySettings) -> list[Conditi
     return found
 
 
-def backlogs(view: PlatformView, settings: GatewaySettings) -> list[Condition]:
+def backlogs(view: PlatformView, settings: GatewayOpsSettings) -> list[Condition]:
     limit = settings.alert_queue_backlog
     return [
         Condition(
@@ -74,7 +72,7 @@ def backlogs(view: PlatformView, settings: GatewaySettings) -> list[Condition]:
     ]
 
 
-def silent_workers(view: PlatformView, settings: GatewaySettings) -> list[Condition]:
+def silent_workers(view: PlatformView, settings: GatewayOpsSettings) -> list[Condition]:
     recent = utcnow().timestamp() - timedelta(days=1).total_seconds()
     limit = settings.worker_heartbeat_max_age
     return [
@@ -95,7 +93,7 @@ RULES = (failure_rates, backlogs, silent_workers)
 
 
 def evaluate(
-    view: PlatformView, settings: GatewaySettings, runtime: ServiceRuntime
+    view: PlatformView, settings: GatewayOpsSettings, runtime: ServiceRuntime
 ) -> dict[str, int]:
     """Raise what newly holds, resolve what stopped holding; returns how many of each."""
     now = {c.alert_id: c for rule in RULES for c in rule(view, settings)}

@@ -13,6 +13,7 @@ from switchboard_shared.runtime import ServiceDefinition
 from switchboard_shared.settings import PlatformSettings, ServiceSettings
 from switchboard_shared.tasks import KitTask
 
+from switchboard_gateway.audit import models as audit_models  # noqa: F401  (registers tables)
 from switchboard_gateway.eventlog import registry
 from switchboard_gateway.ledger import models as ledger_models  # noqa: F401  (registers tables)
 from switchboard_gateway.models import Base
@@ -33,9 +34,9 @@ class GatewayStoreSettings(ServiceSettings):
 
 
 def alert_schedule() -> dict[str, dict[str, Any]]:
-    from switchboard_gateway.config import GatewaySettings
+    from switchboard_gateway.config import GatewayOpsSettings
 
-    every = GatewaySettings().alert_check_seconds
+    every = GatewayOpsSettings().alert_check_seconds
     return {
         ALERTS_TASK: {"task": ALERTS_TASK, "schedule": every, "options": {"expires": every * 2}}
     }
@@ -63,12 +64,12 @@ app = create_service_app(definition)
 @app.task(name=ALERTS_TASK, bind=True, base=KitTask, queue=QUEUES[0])
 def evaluate_alerts(self: KitTask) -> dict[str, int]:
     from switchboard_gateway.alerts import evaluate
-    from switchboard_gateway.config import GatewaySettings
+    from switchboard_gateway.config import GatewayOpsSettings
     from switchboard_gateway.control import CeleryBrokerControl
     from switchboard_gateway.ledger.queries import TaskLedger
     from switchboard_gateway.monitor import PlatformView
 
-    settings = GatewaySettings()
+    settings = GatewayOpsSettings()
     ledger = TaskLedger(self.runtime.session_factory, settings.services)
     view = PlatformView(settings, CeleryBrokerControl(self.app), ledger)
     return evaluate(view, settings, self.runtime)

@@ -9,6 +9,7 @@ Keys are compared in constant time against every configured key and are never lo
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
@@ -18,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from switchboard_gateway.api.deps import SettingsDep
 from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.key_limits import KeyRateLimits, key_id
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -52,15 +54,25 @@ def role_of(presented: str, settings: GatewaySettings) -> Role | None:
 
 async def require_api_key(request: Request, settings: SettingsDep, credentials: BearerDep) -> Role:
     role = role_of(credentials.credentials, settings) if credentials else None
-    if role is None:
+    if role is None or credentials is None:
         raise HTTPException(
             status_code=401,
             detail="Missing or invalid API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.api_role = role
-    if role is Role.READ_ONLY and request.method not in SAFE_METHODS:
+    request.state.api_key_id = key = key_id(credentials.credentials)
+    write = request.method not in SAFE_METHODS
+    if role is Role.READ_ONLY and write:
         raise HTTPException(status_code=403, detail="A read-only API key cannot change anything")
+    limits: KeyRateLimits = request.app.state.key_limits
+    wait = limits.wait(key, write)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail=f"Too many {'writes' if write else 'reads'} for this API key: retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     return role
 
 
@@ -70,3 +82,11 @@ async def require_admin(role: Annotated[Role, Depends(require_api_key)]) -> None
 
 
 AdminOnly = Depends(require_admin)
+
+
+async def masks_personal_data(role: Annotated[Role, Depends(require_api_key)]) -> bool:
+    """Read-only keys (dashboards, support) see personal data masked."""
+    return role is not Role.ADMIN
+
+
+MaskPersonalDep = Annotated[bool, Depends(masks_personal_data)]

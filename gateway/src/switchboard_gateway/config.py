@@ -7,9 +7,12 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_shared.flower.plan import FLOWER_PORTS
+from switchboard_shared.ratelimit import Rate
+from switchboard_shared.required import RequiredSecret
 from switchboard_shared.settings import PlatformSettings
 
 ONE_MIB = 1024 * 1024
+PROGRAM = "switchboard-gateway"
 SERVICE_QUEUES: dict[str, list[str]] = {
     "orders": ["orders.critical", "orders.normal", "orders.events"],
     "payments": [
@@ -38,14 +41,23 @@ def default_queue(queues: list[str]) -> str:
     return normal[0] if normal else queues[0]
 
 
-class GatewaySettings(PlatformSettings):
-    """`SWITCHBOARD_API_KEYS` is comma-separated: `SWITCHBOARD_API_KEYS=dev-key` or `a,b`."""
+class GatewayOpsSettings(PlatformSettings):
+    """What every gateway process reads (API, worker, ledger), no provider secret among it.
 
-    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+    `SWITCHBOARD_API_KEYS` is comma-separated: `SWITCHBOARD_API_KEYS=dev-key` or `a,b`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", extra="ignore", populate_by_name=True
+    )
 
     api_keys: Annotated[list[str], NoDecode] = []
     admin_api_keys: Annotated[list[str], NoDecode] = []
     readonly_api_keys: Annotated[list[str], NoDecode] = []
+    # Per API key (`N/s`, `N/m`, `N/h`; `off` for none), with a burst above the steady rate.
+    rate_limit_reads: str = "100/s"
+    rate_limit_reads_burst: int = Field(default=200, ge=1)
+    rate_limit_writes: str = "100/s"
+    rate_limit_writes_burst: int = Field(default=200, ge=1)
     services: dict[str, list[str]] = Field(default_factory=lambda: dict(SERVICE_QUEUES))
     flower_urls: dict[str, str] = Field(
         default_factory=lambda: {s: f"http://127.0.0.1:{p}" for s, p in FLOWER_PORTS.items()}
@@ -59,19 +71,6 @@ class GatewaySettings(PlatformSettings):
     alert_check_seconds: float = 30.0
     max_body_bytes: int = ONE_MIB
     public_url: str = "http://127.0.0.1:8000"
-    stripe_webhook_secret: str = Field(
-        default="whsec_switchboard_local",
-        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_STRIPE_WEBHOOK_SECRET"),
-    )
-
-    twilio_account_sid: str = Field(
-        default="AC00000000000000000000000000000000",
-        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "SWITCHBOARD_TWILIO_ACCOUNT_SID"),
-    )
-    twilio_auth_token: str = Field(
-        default="switchboard_local_twilio_token",
-        validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "SWITCHBOARD_TWILIO_AUTH_TOKEN"),
-    )
 
     @field_validator("api_keys", "admin_api_keys", "readonly_api_keys", mode="before")
     @classmethod
@@ -87,4 +86,54 @@ class GatewaySettings(PlatformSettings):
     def _positive_limit(cls, value: int) -> int:
         if value <= 0:
             raise ValueError("max_body_bytes must be positive")
+        return value
+
+
+class GatewaySettings(GatewayOpsSettings):
+    """The API process: the ops settings, the provider webhooks' secrets and their limits."""
+
+    # /docs, /redoc and /openapi.json; a deploy may turn them off.
+    docs_enabled: bool = True
+    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's list: IPs, CIDRs or "*").
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    stripe_webhook_secret: RequiredSecret = Field(
+        validation_alias=AliasChoices("STRIPE_WEBHOOK_SECRET", "SWITCHBOARD_STRIPE_WEBHOOK_SECRET"),
+    )
+    twilio_account_sid: str = Field(
+        default="AC00000000000000000000000000000000",
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "SWITCHBOARD_TWILIO_ACCOUNT_SID"),
+    )
+    twilio_auth_token: RequiredSecret = Field(
+        validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "SWITCHBOARD_TWILIO_AUTH_TOKEN"),
+    )
+    # Per source address: every provider call, and (tighter) the calls whose signature fails.
+    webhook_rate_limit: str = "1200/m"
+    webhook_invalid_rate_limit: str = "30/m"
+    # Refused calls are kept as metadata only, the newest this many.
+    webhook_invalid_keep: int = Field(default=10_000, ge=1)
+    # Threads of their own for the webhooks' blocking work: ops reads never take them.
+    webhook_threads: int = Field(default=16, ge=1, le=256)
+    # Outbound webhooks: ports an endpoint's URL may name besides 80 and 443 (`8443,9000`), as
+    # the integrations worker's INTEGRATIONS_WEBHOOK_ALLOWED_PORTS: refused at registration.
+    webhook_allowed_ports: Annotated[list[int], NoDecode] = []
+
+    @field_validator("webhook_rate_limit", "webhook_invalid_rate_limit")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        Rate.parse(value)  # raises on a malformed rate
+        return value
+
+    @field_validator("webhook_allowed_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("webhook_allowed_ports")
+    @classmethod
+    def _real_ports(cls, value: list[int]) -> list[int]:
+        if any(not 0 < port < 65536 for port in value):
+            raise ValueError(f"SWITCHBOARD_WEBHOOK_ALLOWED_PORTS: not a TCP port in {value}")
         return value

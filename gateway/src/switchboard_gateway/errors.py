@@ -13,9 +13,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from switchboard_gateway.sender import BrokerUnavailable
+
 logger = logging.getLogger("switchboard.gateway")
 
 CORRELATION_HEADER = "X-Correlation-Id"
+# A 503 says when to try again: the broker or a service is usually back within seconds.
+RETRY_AFTER_SECONDS = 1
 
 ERROR_CODES: dict[int, str] = {
     400: "bad_request",
@@ -75,10 +79,21 @@ def _message_for(exc: StarletteHTTPException) -> str:
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
     code = getattr(exc, "code", None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return error_response(exc.status_code, _message_for(exc), code=code, headers=headers)
+
+
+async def broker_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A command the broker refused or did not confirm: the client sends it again."""
     return error_response(
-        exc.status_code, _message_for(exc), code=code, headers=dict(exc.headers or {})
+        503,
+        "The broker is unavailable; try again",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -141,7 +156,8 @@ def validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 async def validation_exception_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        raise exc
     details = validation_details(exc)
     fields = ", ".join(dict.fromkeys(detail["field"] for detail in details))
     return error_response(422, f"Request validation failed: {fields}", details=details)
@@ -161,5 +177,6 @@ async def unhandled_exception_handler(request: Request, exc: Exception) -> JSONR
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    app.add_exception_handler(BrokerUnavailable, broker_unavailable_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
     app.add_exception_handler(Exception, unhandled_exception_handler)

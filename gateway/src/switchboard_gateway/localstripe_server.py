@@ -13,6 +13,10 @@ from the server's event loop, and once more on exit:
 
 `--persist-seconds 0` never writes (benches and tests that start from scratch anyway).
 
+With `PAYMENTS_STRIPE_API_KEY` in its environment (`make run` generates one per data folder
+and gives the same one to payments) it accepts that secret key only; localstripe alone takes
+any `sk_…` key.
+
 localstripe also lists a type by scanning its whole store, and it lists a charge's refunds
 each time it renders the charge (several times per payment): a payment cost more the more
 the store held (half its CPU after a thousand orders). `TypeIndex` keeps each type's objects
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import hmac
 import os
 import pickle
 import sys
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STATE_FILE = Path("/tmp/localstripe.pickle")
+API_KEY_ENV = "PAYMENTS_STRIPE_API_KEY"
 
 
 class DeferredPersistence:
@@ -139,6 +145,21 @@ def install(persistence: DeferredPersistence, index: TypeIndex | None = None) ->
     atexit.register(persistence.save)
 
 
+def accept_only(api_key: str) -> None:
+    """Refuse (401) every secret key but `api_key`, as Stripe does."""
+    from localstripe import server
+
+    presented_key = server.get_api_key
+
+    def get_api_key(request: Any) -> str | None:
+        presented = presented_key(request)
+        if presented is None or not hmac.compare_digest(presented.encode(), api_key.encode()):
+            return None
+        return str(presented)
+
+    server.get_api_key = get_api_key
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8420)
@@ -147,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persist-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
     install(DeferredPersistence(args.state_file, args.persist_seconds))
+    if os.environ.get(API_KEY_ENV):
+        accept_only(os.environ[API_KEY_ENV])
     from localstripe import server
 
     # localstripe's own start() parses the command line: hand it only its own options.

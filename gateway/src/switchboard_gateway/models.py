@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from switchboard_shared.db import NAMING_CONVENTION, JsonColumn
 from switchboard_shared.records import utcnow
@@ -61,7 +70,8 @@ class IdempotencyKey(Base):
 
 
 class InboundWebhook(Base):
-    """Each provider call, stored raw; a repeated provider event id is recorded but inert."""
+    """Each verified provider call, stored raw, once per provider event id: a repeated
+    delivery only counts in `deliveries` (the unique key makes the check race-free)."""
 
     __tablename__ = "inbound_webhooks"
 
@@ -75,7 +85,22 @@ class InboundWebhook(Base):
     valid: Mapped[bool] = mapped_column(Boolean)
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
     duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    deliveries: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_inbound_webhooks_provider_event", "provider", "event_id"),)
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+
+class RefusedWebhook(Base):
+    """A provider call whose signature failed: metadata only (never its body or headers), the
+    newest `SWITCHBOARD_WEBHOOK_INVALID_KEEP` kept."""
+
+    __tablename__ = "refused_webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    source_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,6 @@ the ledger for success rates.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from functools import cache
 from typing import Any
 
@@ -16,18 +15,18 @@ from sqlalchemy import select, text
 from switchboard_shared import liveness
 from switchboard_shared.redis_checks import redis_client
 
-from switchboard_gateway.config import GatewaySettings
+from switchboard_gateway.config import GatewayOpsSettings
 from switchboard_gateway.control import BrokerControl
-from switchboard_gateway.ledger.models import TaskRecord, WorkerRecord
+from switchboard_gateway.ledger.models import WorkerRecord
 from switchboard_gateway.ledger.queries import TaskLedger
-from switchboard_gateway.ledger.stats import since_hours, success_rate
+from switchboard_gateway.ledger.stats import finished_by, success_rate
 
 shared_redis = cache(redis_client)  # one connection pool per URL for the process
 
 
 class PlatformView:
     def __init__(
-        self, settings: GatewaySettings, control: BrokerControl, ledger: TaskLedger
+        self, settings: GatewayOpsSettings, control: BrokerControl, ledger: TaskLedger
     ) -> None:
         self.settings, self.control, self.ledger = settings, control, ledger
         self.max_age = settings.worker_heartbeat_max_age
@@ -92,12 +91,9 @@ class PlatformView:
 
     def services(self, hours: float = 24.0) -> list[dict[str, Any]]:
         workers, queues = self.workers(), self.queues()
-        rows = self.ledger.window(since_hours(hours), TaskRecord.service, TaskRecord.state)
-        states: dict[str, Counter[str]] = {}
-        for service, state in rows:
-            states.setdefault(service, Counter())[state] += 1
+        tallies = finished_by(self.ledger, hours, "service")
         return [
-            self._service(name, workers, queues, states.get(name, Counter()))
+            self._service(name, workers, queues, tallies[(name,)].by_state)
             for name in self.settings.services
         ]
 
@@ -106,7 +102,7 @@ class PlatformView:
         name: str,
         workers: list[dict[str, Any]],
         queues: list[dict[str, Any]],
-        states: Counter[str],
+        states: dict[str, int],
     ) -> dict[str, Any]:
         mine = [w for w in workers if w["service"] == name]
         online = [w for w in mine if w["online"]]

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from switchboard_gateway.api.monitoring import ViewDep
 from switchboard_gateway.auth import require_api_key
 from switchboard_gateway.ledger import stats
-from switchboard_gateway.ledger.models import AlertRecord, TaskRecord
+from switchboard_gateway.ledger.models import AlertRecord, TaskRollup
+from switchboard_gateway.ledger.rollups import DAY
 from switchboard_gateway.models import InboundWebhook
 from switchboard_gateway.monitor import PlatformView
 
@@ -48,12 +49,15 @@ class PlatformCollector:
             return list(session.execute(query))
 
     def _tasks(self) -> Metric:
+        """Finished tasks from the day rollups: a scrape reads no ledger row."""
         family = CounterMetricFamily(
-            "switchboard_tasks", "Tasks in the ledger", labels=["service", "name", "state"]
+            "switchboard_tasks", "Tasks finished", labels=["service", "name", "state"]
         )
-        columns = (TaskRecord.service, TaskRecord.name, TaskRecord.state)
+        columns = (TaskRollup.service, TaskRollup.name, TaskRollup.state)
         for service, name, state, count in self._rows(
-            select(*columns, func.count(TaskRecord.id)).group_by(*columns)
+            select(*columns, func.sum(TaskRollup.count))
+            .where(TaskRollup.span == DAY)
+            .group_by(*columns)
         ):
             family.add_metric([service, name, state], count)
         return family

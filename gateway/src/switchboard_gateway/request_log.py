@@ -1,4 +1,9 @@
-"""Access log with a correlation id per request; headers (and so API keys) are never logged."""
+"""Access log with a correlation id per request; headers (and so API keys) are never logged.
+
+A caller's `X-Correlation-Id` is a trace attribute only: it is logged and echoed, never put on
+the work the request starts. That work's correlation id (`flow_id`) is the gateway's own, so a
+caller cannot attach events to another flow, such as another order's timeline.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,19 @@ logger = logging.getLogger("switchboard.gateway")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def correlation_id_from(scope: Scope) -> str:
-    """The caller's `X-Correlation-Id` when it is a sane token, else a fresh one."""
+def correlation_id_from(scope: Scope) -> str | None:
+    """The caller's `X-Correlation-Id` when it is a sane token (bounded, safe characters)."""
     for name, value in scope.get("headers", ()):
         if name == b"x-correlation-id":
             candidate = value.decode("latin-1").strip()
             if _SAFE_ID.match(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    return None
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 class RequestLogMiddleware:
@@ -35,8 +45,9 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = correlation_id_from(scope)
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        flow_id = uuid.uuid4().hex
+        correlation_id = correlation_id_from(scope) or flow_id
+        scope.setdefault("state", {}).update(correlation_id=correlation_id, flow_id=flow_id)
         started = time.perf_counter()
         status = 500
 
@@ -63,5 +74,7 @@ class RequestLogMiddleware:
                     "status": status,
                     "duration_ms": duration_ms,
                     "correlation_id": correlation_id,
+                    "flow_id": flow_id,
+                    "client": _client(scope),
                 },
             )

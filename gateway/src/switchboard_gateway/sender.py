@@ -9,17 +9,18 @@ from typing import Any, Protocol
 from celery import Celery
 from celery.backends.redis import RedisBackend
 from celery.exceptions import TimeoutError as CeleryTimeout
-from kombu.exceptions import OperationalError
-from switchboard_shared.commands import send_command
+from switchboard_shared.commands import PUBLISH_FAILURES, confirmed_publishing, send_command
 from switchboard_shared.contracts import Command
 from switchboard_shared.redis_transport import transport_for
 from switchboard_shared.settings import PlatformSettings
 
 log = logging.getLogger("switchboard.gateway")
+# How long a send waits for RabbitMQ's confirm before the route answers 503.
+CONFIRM_TIMEOUT_S = 5.0
 
 
 class BrokerUnavailable(RuntimeError):
-    """The command could not be handed to the broker."""
+    """The broker did not take the command, or did not confirm it in time."""
 
 
 class CommandFailed(RuntimeError):
@@ -60,7 +61,7 @@ def _backend(result_backend: str | None) -> str | None:
 
 
 def make_celery_client(broker_url: str, result_backend: str | None = None) -> Celery:
-    """A client Celery app: no tasks of its own, JSON on the wire."""
+    """A client Celery app: no tasks of its own, JSON on the wire, every publish confirmed."""
     app = Celery(
         "switchboard-gateway",
         broker=broker_url,
@@ -74,6 +75,7 @@ def make_celery_client(broker_url: str, result_backend: str | None = None) -> Ce
         accept_content=["json"],
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         broker_connection_timeout=2.0,
+        broker_transport_options=confirmed_publishing(broker_url),
     )
     return app
 
@@ -92,9 +94,16 @@ class CeleryCommandSender:
 
     def send(self, command: Command, correlation_id: str, task_id: str | None = None) -> str:
         try:
-            return send_command(self._app, command, correlation_id=correlation_id, task_id=task_id)
-        except OperationalError as exc:
-            raise BrokerUnavailable(f"broker refused {command.task_name}") from exc
+            return send_command(
+                self._app,
+                command,
+                correlation_id=correlation_id,
+                task_id=task_id,
+                confirm_timeout=CONFIRM_TIMEOUT_S,
+            )
+        except PUBLISH_FAILURES as exc:
+            # kombu has already dropped the pooled connection the failed publish was on.
+            raise BrokerUnavailable(f"broker did not take {command.task_name}: {exc!r}") from exc
 
     def call(self, command: Command, correlation_id: str, timeout: float = 10.0) -> Any:
         task_id = self.send(command, correlation_id)

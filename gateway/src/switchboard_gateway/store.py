@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.context import MessageContext
@@ -16,6 +16,7 @@ from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 from switchboard_gateway.app import build_definition
+from switchboard_gateway.disclosure import shown
 from switchboard_gateway.models import EventLogEntry, IdempotencyKey, OrderView
 
 _ORDER_VIEWS = cast(Table, OrderView.__table__)
@@ -54,7 +55,9 @@ class GatewayStore:
     def claim_idempotency_key(
         self, key: str, body_hash: str, order_id: str, task_id: str
     ) -> IdempotencyKey | None:
-        """Claim `key` for a new order; returns the earlier claim when the key was used before."""
+        """Claim `key` for a new order; returns the earlier claim when the key was used before.
+
+        A claim is not an order: the order exists once its send is confirmed (its view)."""
         with self.runtime.session_factory() as session:
             try:
                 with session.begin():
@@ -68,14 +71,11 @@ class GatewayStore:
                 pass
         with self.runtime.session_factory() as session:
             earlier = session.get(IdempotencyKey, key)
-        assert earlier is not None
+        if earlier is None:  # claimed above, and keys are never deleted while in use
+            raise RuntimeError(f"idempotency key {key!r} vanished after its claim")
         if earlier.body_hash != body_hash:
             raise IdempotencyConflict(key)
         return earlier
-
-    def release_idempotency_key(self, key: str) -> None:
-        with self.runtime.session_factory() as session, session.begin():
-            session.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
 
     def order_submitted(self, order_id: str, task_id: str, amount: int, currency: str) -> None:
         """The order's view with its task id; if its events made the view first, only the task
@@ -118,7 +118,9 @@ class GatewayStore:
         return rows, total
 
 
-def event_json(entry: EventLogEntry) -> dict[str, Any]:
+def event_json(entry: EventLogEntry, mask_personal: bool = True) -> dict[str, Any]:
+    """An event of the log as a reader sees it: secrets never, personal data masked unless
+    `mask_personal` is False (admin keys)."""
     return {
         "id": entry.id,
         "type": entry.type,
@@ -127,7 +129,7 @@ def event_json(entry: EventLogEntry) -> dict[str, Any]:
         "correlation_id": entry.correlation_id,
         "causation_id": entry.causation_id,
         "time": entry.time.isoformat(),
-        "data": entry.data,
+        "data": shown(entry.data, mask_personal),
     }
 
 

@@ -1,7 +1,8 @@
 """The inbound webhook ledger, for every provider: list the stored calls, hand one on again.
 
-A stored call keeps its raw body, so handing it on again rebuilds the provider's event from
-that body (`EVENT_BUILDERS`) and publishes it through the gateway's outbox.
+A stored (verified) call keeps its raw body, so handing it on again rebuilds the provider's
+event from that body (`EVENT_BUILDERS`) and publishes it through the gateway's outbox.
+Refused calls (signature failed) are listed from their metadata only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from switchboard_shared.contracts import Event
 from switchboard_shared.contracts.gateway import StripeEventReceived, TwilioStatusReceived
 
-from switchboard_gateway.models import InboundWebhook
+from switchboard_gateway.models import InboundWebhook, RefusedWebhook
 from switchboard_gateway.store import GatewayStore
 
 # provider → stored body → (event, correlation id, subject)
@@ -65,6 +66,7 @@ def inbound_json(row: InboundWebhook, full: bool = False) -> dict[str, Any]:
         "valid": row.valid,
         "processed": row.processed,
         "duplicate": row.duplicate,
+        "deliveries": row.deliveries,
         "error": row.error,
     }
     if full:
@@ -84,6 +86,31 @@ def list_inbound(
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             query.order_by(InboundWebhook.received_at.desc()).limit(limit).offset(offset)
+        ).all()
+    return rows, total
+
+
+def refused_json(row: RefusedWebhook) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "provider": row.provider,
+        "source_address": row.source_address,
+        "size": row.size,
+        "reason": row.reason,
+        "received_at": row.received_at.isoformat(),
+    }
+
+
+def list_refused(
+    store: GatewayStore, provider: str | None, limit: int, offset: int
+) -> tuple[Sequence[RefusedWebhook], int]:
+    query = select(RefusedWebhook)
+    if provider:
+        query = query.where(RefusedWebhook.provider == provider)
+    with store.runtime.session_factory() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(RefusedWebhook.id.desc()).limit(limit).offset(offset)
         ).all()
     return rows, total
 

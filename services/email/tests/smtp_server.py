@@ -2,16 +2,19 @@
 
 `REJECTED` gets 550 (a bounce), `DEFERRED` gets 451 (try later). Every message is kept with
 its arrival time and the SMTP session it came over (to count connections).
+
+For TLS, `tls_certificates` makes a CA of its own (trustme) and a server certificate it issued;
+`starttls_server` and `implicit_tls_server` serve with it and record any login they are given.
 """
 
 from __future__ import annotations
 
-import datetime
 import email
 import email.policy
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +22,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from switchboard_shared.testsupport import free_port
 
 REJECTED = "nobody@example.com"
@@ -91,35 +96,59 @@ def smtp_server(
         controller.stop()
 
 
-def self_signed_context(directory: Path) -> ssl.SSLContext:
-    """A server TLS context with a throwaway certificate for 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+@dataclass(frozen=True)
+class Tls:
+    """A server TLS context, and the PEM file of the CA that issued its certificate."""
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    server: ssl.SSLContext
+    ca_file: Path
+
+
+def tls_certificates(directory: Path, *names: str) -> Tls:
+    """A new CA and a certificate it issued for `names` (default: 127.0.0.1 and localhost)."""
+    ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context
+    ca.issue_cert(*(names or ("127.0.0.1", "localhost"))).configure_cert(context)
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file = directory / f"ca-{uuid.uuid4().hex[:8]}.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Tls(context, ca_file)
+
+
+@dataclass
+class RecordingAuthenticator:
+    """Accepts any login over TLS, and keeps what it was given (what an impostor would steal)."""
+
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            self.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
+
+
+@contextmanager
+def starttls_server(
+    tls: Tls, handler: RecordingHandler | None = None
+) -> Iterator[tuple[RecordingHandler, int, RecordingAuthenticator]]:
+    """A server that requires STARTTLS before anything else, then accepts AUTH."""
+    authenticator = RecordingAuthenticator()
+    with smtp_server(
+        handler, tls_context=tls.server, require_starttls=True, authenticator=authenticator
+    ) as (recording, port):
+        yield recording, port, authenticator
+
+
+@contextmanager
+def implicit_tls_server(
+    tls: Tls, handler: RecordingHandler | None = None
+) -> Iterator[tuple[RecordingHandler, int, RecordingAuthenticator]]:
+    """A server that speaks TLS from the first byte (SMTPS, as on port 465), then accepts AUTH."""
+    authenticator = RecordingAuthenticator()
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; here the whole connection is TLS.
+    with smtp_server(
+        handler, ssl_context=tls.server, authenticator=authenticator, auth_require_tls=False
+    ) as (recording, port):
+        yield recording, port, authenticator

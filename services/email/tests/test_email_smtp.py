@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from smtp_server import DEFERRED, REJECTED, RecordingHandler, self_signed_context, smtp_server
+from smtp_server import DEFERRED, REJECTED, RecordingHandler, smtp_server, tls_certificates
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_email.adapters.smtp import PermanentRejection, SmtpMailer
@@ -300,9 +300,10 @@ def test_a_session_sends_a_batch_over_one_connection_past_refused_recipients(
 
 
 def test_starttls_is_used_when_configured_and_required_by_the_server(tmp_path: Path) -> None:
-    context = self_signed_context(tmp_path)
-    with smtp_server(tls_context=context, require_starttls=True) as (handler, port):
+    tls = tls_certificates(tmp_path)
+    with smtp_server(tls_context=tls.server, require_starttls=True) as (handler, port):
         with pytest.raises(PermanentRejection, match="530"):
             SmtpMailer(settings(port)).send(message("plain@example.com"))
-        SmtpMailer(settings(port, smtp_starttls=True)).send(message("tls@example.com"))
+        trusting = settings(port, smtp_starttls=True, smtp_ca_file=str(tls.ca_file))
+        SmtpMailer(trusting).send(message("tls@example.com"))
     assert handler.to() == ["tls@example.com"]

@@ -33,18 +33,20 @@ from switchboard_shared.envelopes import wrap
 from switchboard_shared.messagebus import HandlerRegistry, handle_command, handle_event
 from switchboard_shared.netguard import AddressPolicy
 from switchboard_shared.records import OutboxMessage
+from switchboard_shared.testsupport import provider_secrets
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 _ids = itertools.count(1)
+TOKEN = provider_secrets()["TWILIO_AUTH_TOKEN"]
 
 
 class Harness:
     def __init__(self, db: sessionmaker[Session], receiver: Receiver, **settings: Any) -> None:
         self.db = db
         self.receiver = receiver
-        self.settings = IntegrationsSettings(**settings)
+        self.settings = IntegrationsSettings(twilio_auth_token=TOKEN, **settings)
         self.dispatcher = RecordingDispatcher()
         self.clock = itertools.count(int(time.time()))  # each attempt one second later
         sender = WebhookSender(

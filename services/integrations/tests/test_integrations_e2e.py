@@ -26,7 +26,13 @@ from switchboard_shared.contracts.orders import OrderMatched, OrderUnmatched
 from switchboard_shared.contracts.payments import PaymentRefunded
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.publisher import CeleryEventPublisher
-from switchboard_shared.testsupport import WorkerProcess, free_port, redis_database, wait_until
+from switchboard_shared.testsupport import (
+    WorkerProcess,
+    free_port,
+    provider_secrets,
+    redis_database,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 KEY = "e2e-integrations-key"
@@ -82,7 +88,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     receiver = Receiver("whsec_unused", slow_seconds=3.0).start()
-    twilio = LocalTwilio(port=0, callback_delay=0.1).start()
+    secrets = provider_secrets()
+    token = secrets["TWILIO_AUTH_TOKEN"]
+    twilio = LocalTwilio(token, port=0, callback_delay=0.1).start()
     with redis_database() as broker:
         env = {
             "SWITCHBOARD_BROKER_URL": broker,
@@ -95,7 +103,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "INTEGRATIONS_WEBHOOK_DEADLINE_SECONDS": str(DEADLINE),
             "INTEGRATIONS_WEBHOOK_DISABLE_AFTER_SECONDS": str(DISABLE_AFTER),
             "INTEGRATIONS_WEBHOOK_BUSY_RETRY_SECONDS": "0.3",
+            "INTEGRATIONS_WEBHOOK_ALLOWED_PORTS": str(receiver.port),  # a local test receiver
             "INTEGRATIONS_TWILIO_BASE_URL": twilio.url,
+            "TWILIO_AUTH_TOKEN": token,
         }
         worker = WorkerProcess(
             "switchboard_integrations.app", env, data / "worker.log", concurrency=2
@@ -106,6 +116,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             data_dir=data / "gateway",
             public_url=public_url,
             allow_private_webhooks=True,
+            webhook_allowed_ports=[receiver.port],  # the gateway refuses other ports at once
+            stripe_webhook_secret=secrets["STRIPE_WEBHOOK_SECRET"],
+            twilio_auth_token=token,
         )
         gateway = start_gateway(settings, port)
         headers = {"Authorization": f"Bearer {KEY}"}

@@ -21,13 +21,13 @@ from switchboard_shared.contracts.gateway import TwilioStatusReceived
 from switchboard_shared.contracts.integrations import SendSms
 from switchboard_shared.failures import FailureClass, ProviderError, ValidationFailure, classify
 from switchboard_shared.records import OutboxMessage
-from switchboard_shared.testsupport import wait_until
+from switchboard_shared.testsupport import provider_secrets, wait_until
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 from twilio.request_validator import RequestValidator
 
 pytestmark = pytest.mark.integration
 SID = "AC00000000000000000000000000000000"
-TOKEN = "switchboard_local_twilio_token"
+TOKEN = provider_secrets()["TWILIO_AUTH_TOKEN"]
 
 
 class CallbackSink:
@@ -60,7 +60,7 @@ class CallbackSink:
 
 @pytest.fixture
 def twilio() -> Iterator[LocalTwilio]:
-    server = LocalTwilio(port=0, callback_delay=0.05).start()
+    server = LocalTwilio(TOKEN, port=0, callback_delay=0.05).start()
     yield server
     server.stop()
 
@@ -123,7 +123,9 @@ def uow(db: sessionmaker[Session]) -> SqlAlchemyUnitOfWork:
 def send(db: sessionmaker[Session], twilio: LocalTwilio, to: str) -> dict[str, Any]:
     command = SendSms(sms_id=f"sms_{abs(hash(to)):012d}", to=to, body="hi")
     with uow(db) as work:
-        result = send_sms(command, work, client(twilio), IntegrationsSettings())
+        result = send_sms(
+            command, work, client(twilio), IntegrationsSettings(twilio_auth_token=TOKEN)
+        )
         work.commit()
         return result
 

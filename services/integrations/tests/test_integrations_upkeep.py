@@ -25,9 +25,10 @@ from switchboard_integrations.upkeep import check_health, sync_external
 from switchboard_shared.context import MessageContext
 from switchboard_shared.netguard import AddressPolicy
 from switchboard_shared.records import OutboxMessage
-from switchboard_shared.testsupport import free_port
+from switchboard_shared.testsupport import free_port, provider_secrets
 from switchboard_shared.uow import SqlAlchemyUnitOfWork
 
+TOKEN = provider_secrets()["TWILIO_AUTH_TOKEN"]
 pytestmark = pytest.mark.integration
 
 
@@ -91,7 +92,7 @@ def events(db: sessionmaker[Session]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def sync(db: sessionmaker[Session], url: str) -> dict[str, Any]:
-    settings = IntegrationsSettings(sync_url=url, sync_source="suppliers")
+    settings = IntegrationsSettings(sync_url=url, sync_source="suppliers", twilio_auth_token=TOKEN)
     return in_uow(db, sync_external, HttpExternalSource(timeout=5), settings)  # type: ignore[no-any-return]
 
 
@@ -124,13 +125,18 @@ def test_a_blip_is_retried_in_call_and_an_outage_is_sync_failed(
 
 
 def test_no_sync_url_means_no_sync() -> None:
-    assert sync_external(None, None, IntegrationsSettings(sync_url=""))["status"] == "skipped"  # type: ignore[arg-type]
+    assert (
+        sync_external(None, None, IntegrationsSettings(sync_url="", twilio_auth_token=TOKEN))[
+            "status"
+        ]
+        == "skipped"
+    )  # type: ignore[arg-type]
 
 
 def test_the_health_check_covers_every_endpoint_and_the_provider_credentials(
     api: ExternalApi, db: sessionmaker[Session]
 ) -> None:
-    twilio = LocalTwilio(port=0).start()
+    twilio = LocalTwilio(TOKEN, port=0).start()
     try:
         with db() as session, session.begin():
             for name, url in [

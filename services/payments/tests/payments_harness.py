@@ -17,10 +17,13 @@ from switchboard_shared.contracts.gateway import StripeEventReceived
 from switchboard_shared.contracts.orders import OrderCancelled, OrderCreated
 from switchboard_shared.envelopes import wrap
 from switchboard_shared.testing import InProcessBus, InProcessService, sample_order_created
+from switchboard_shared.testsupport import provider_secrets
 
 DECLINE = "pm_card_chargeCustomerFail"
 SLOW = "pm_card_processing"
 TRANSIENT_DECLINE = "pm_card_processing_error"
+# The secret key localstripe is driven with: fresh per test run, never a default.
+API_KEY = provider_secrets()["PAYMENTS_STRIPE_API_KEY"]
 
 
 def order_created(
@@ -67,6 +70,7 @@ class Harness:
 
     @classmethod
     def build(cls, db: sessionmaker[Session], provider: Any, **settings: Any) -> Harness:
+        settings.setdefault("stripe_api_key", API_KEY)
         registry = bootstrap(PaymentsSettings(**settings), provider)
         service = InProcessService("payments", registry, session_factory=db)
         return cls(service, InProcessBus(service), db)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from payments_harness import DECLINE, SLOW, TRANSIENT_DECLINE, Harness, order_created
+from payments_harness import API_KEY, DECLINE, SLOW, TRANSIENT_DECLINE, Harness, order_created
 from switchboard_payments.adapters.fake import FakePaymentProvider
-from switchboard_payments.app import beat_schedule
 from switchboard_payments.commands import ReconcilePayments, RetryFailedPayments
 from switchboard_payments.config import PaymentsSettings
 from switchboard_shared.failures import ProviderError
@@ -82,7 +81,7 @@ def test_retry_job_gives_up_after_max_retries(
     harness.order(order_created("ord_1", method=TRANSIENT_DECLINE))
     for _ in range(5):
         harness.bus.send(RetryFailedPayments())
-    assert harness.payment().retries == PaymentsSettings().max_charge_retries
+    assert harness.payment().retries == PaymentsSettings(stripe_api_key=API_KEY).max_charge_retries
     assert harness.types().count("payment-failed") == 1  # failed once, not per retry
 
 
@@ -101,13 +100,19 @@ def test_retry_job_settles_a_charge_left_unanswered(
     assert len(provider.charges_for("ord_1")) == 1
 
 
-def test_beat_schedule_sends_both_jobs_to_the_batch_queue() -> None:
+def test_beat_schedule_sends_both_jobs_to_the_batch_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_STRIPE_API_KEY", API_KEY)  # the app module reads its settings
+    from switchboard_payments.app import beat_schedule
+
     schedule = beat_schedule(
-        PaymentsSettings(reconcile_interval_seconds=60, retry_failed_interval_seconds=30)
+        PaymentsSettings(
+            stripe_api_key=API_KEY, reconcile_interval_seconds=60, retry_failed_interval_seconds=30
+        )
     )
     assert schedule["payments.reconcile"]["task"] == ReconcilePayments.task_name
     assert schedule["payments.reconcile"]["schedule"] == 60
     assert schedule["payments.retry_failed"]["schedule"] == 30
     assert {e["options"]["queue"] for e in schedule.values()} == {"payments.batch"}
-    assert PaymentsSettings().reconcile_interval_seconds == 3600
-    assert PaymentsSettings().retry_failed_interval_seconds == 1800
+    defaults = PaymentsSettings(stripe_api_key=API_KEY)
+    assert defaults.reconcile_interval_seconds == 3600
+    assert defaults.retry_failed_interval_seconds == 1800

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import stripe
-from payments_harness import DECLINE, Harness, envelope, order_created
+from payments_harness import API_KEY, DECLINE, Harness, envelope, order_created
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_payments.adapters.stripe import StripeProvider
 from switchboard_payments.commands import ReconcilePayments
@@ -24,7 +24,6 @@ from switchboard_shared.testsupport import free_port
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "sk_test_switchboard"
 LOCALSTRIPE = Path(sys.executable).parent / "localstripe"
 
 

@@ -12,7 +12,7 @@ from kombu import Queue
 
 from .batching import EventBatchConsumer, check_batchable
 from .beatlock import beat_settings
-from .commands import CORRELATION_HEADER
+from .commands import CORRELATION_HEADER, confirmed_publishing, is_amqp
 from .context import MessageContext
 from .contracts import Envelope
 from .deadletters import CapturedMessage
@@ -42,13 +42,9 @@ log = logging.getLogger("switchboard.app")
 RESTORE_MUTEX_EXPIRE_S = 30
 
 
-def _is_amqp(url: str) -> bool:
-    return url.startswith(("amqp://", "amqps://", "pyamqp://"))
-
-
 def build_queues(definition: ServiceDefinition) -> list[Queue]:
     platform = definition.platform
-    amqp = _is_amqp(platform.broker_url)
+    amqp = is_amqp(platform.broker_url)
     queues = [command_queue(name) for name in definition.command_queues]
     if not definition.registry.events:
         return queues
@@ -76,11 +72,10 @@ def build_queues(definition: ServiceDefinition) -> list[Queue]:
 
 def _configure(app: Celery, definition: ServiceDefinition) -> None:
     platform = definition.platform
-    amqp = _is_amqp(platform.broker_url)
+    amqp = is_amqp(platform.broker_url)
     transport: dict[str, Any] = {"visibility_timeout": platform.visibility_timeout}
-    if amqp:
-        transport["confirm_publish"] = True
-    else:
+    transport.update(confirmed_publishing(platform.broker_url))
+    if not amqp:
         # Strict queue order: an urgent queue is always read before a bulk one.
         transport["queue_order_strategy"] = "priority"
         # kombu holds a Redis lock while it gives expired unacked messages back. A process
@@ -216,7 +211,7 @@ def _connect_signals(app: Celery, definition: ServiceDefinition) -> None:
             require_noeviction(platform.broker_url)
         runtime: ServiceRuntime = app.runtime  # type: ignore[attr-defined,union-attr]
         runtime.create_schema()
-        if _is_amqp(platform.broker_url):
+        if is_amqp(platform.broker_url):
             _declare_dead_letter_queue(app, definition)
         if definition.batch_queue:
             _leave_batch_queue_to_batches(sender.app, definition.batch_queue)

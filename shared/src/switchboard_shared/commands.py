@@ -5,12 +5,37 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from amqp.exceptions import AMQPError, MessageNacked
 from celery import Celery
+from kombu.exceptions import ConnectionError as KombuConnectionError
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from .argsrepr import celery_argsrepr
 from .contracts import Command
 
 CORRELATION_HEADER = "sb_correlation_id"
+# What a publish raises when the broker did not take the message: unreachable, refused it
+# (a nack, a closed channel or connection), or gave no confirm in time.
+PUBLISH_FAILURES: tuple[type[BaseException], ...] = (
+    OperationalError,
+    KombuConnectionError,
+    AMQPError,
+    MessageNacked,
+    RedisError,
+    OSError,
+)
+
+
+def is_amqp(broker_url: str) -> bool:
+    return broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def confirmed_publishing(broker_url: str) -> dict[str, Any]:
+    """Broker transport options under which a publish returns only once the broker has the
+    message: publisher confirms on RabbitMQ (a refusal or a lost connection raises). On Redis
+    the LPUSH's own reply already says so."""
+    return {"confirm_publish": True} if is_amqp(broker_url) else {}
 
 
 def send_command(
@@ -20,8 +45,11 @@ def send_command(
     correlation_id: str | None = None,
     task_id: str | None = None,
     queue: str | None = None,
+    confirm_timeout: float | None = None,
 ) -> str:
-    """Send `command` to its service's queue; returns the task id. Never imports service code."""
+    """Send `command` to its service's queue; returns the task id. Never imports service code.
+
+    With `confirmed_publishing`, `confirm_timeout` bounds the wait for RabbitMQ's confirm."""
     task_id = task_id or str(uuid.uuid4())
     payload = command.model_dump(mode="json")
     shown = {k: ("***" if k in command.redacted else v) for k, v in payload.items()}
@@ -35,6 +63,7 @@ def send_command(
         queue=queue or command.destination(),
         headers={CORRELATION_HEADER: correlation_id or task_id},
         argsrepr=argsrepr,
+        confirm_timeout=confirm_timeout,
     )
     return task_id
 

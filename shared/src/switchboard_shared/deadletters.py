@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .direct import send_to_queue
 from .failures import FailureClass
 from .records import DeadLetter, DeliveryCount, utcnow
+from .storable import storable
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ class CapturedMessage:
 
 
 def _json_safe(value: dict[str, Any]) -> dict[str, Any]:
-    """Headers may carry datetimes (eta, expires): store them as ISO strings."""
-    return json.loads(json.dumps(value, default=str))  # type: ignore[no-any-return]
+    """Headers may carry datetimes (eta, expires): store them as ISO strings. A NUL, which
+    PostgreSQL's JSON cannot hold (often why the message failed), is kept as U+FFFD."""
+    return storable(json.loads(json.dumps(value, default=str)))  # type: ignore[no-any-return]
 
 
 def _jsonable(value: Any) -> bool:

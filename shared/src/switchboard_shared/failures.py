@@ -14,7 +14,7 @@ from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from .contracts import UnknownEventType
 
@@ -88,8 +88,11 @@ def classify(exc: BaseException) -> FailureClass:
         found = fn(exc)
         if found is not None:
             return found
+    # A value the database cannot hold (a NUL in text, a number out of range, too long for its
+    # column) fails the same way on every attempt.
     if isinstance(
-        exc, pydantic.ValidationError | UnknownEventType | ValueError | TypeError | KeyError
+        exc,
+        pydantic.ValidationError | UnknownEventType | ValueError | TypeError | KeyError | DataError,
     ):
         return FailureClass.VALIDATION
     if isinstance(
@@ -130,7 +133,7 @@ class RetryPolicy:
     def countdown(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a provider's Retry-After wins when longer."""
         delay = min(self.base_seconds * self.factor**attempt, self.max_seconds)
-        delay *= 1 + random.uniform(-self.jitter, self.jitter)
+        delay *= 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311  (jitter, not a secret)
         if retry_after is not None:
             delay = max(delay, retry_after)
         return round(delay, 3)

@@ -20,6 +20,7 @@ from .contracts.ops import (
     OpsCommand,
     ReplayDeadLetter,
 )
+from .contracts.sensitivity import redact, scrub, secret_values
 from .failures import ClassifiedError, FailureClass, ValidationFailure
 from .progress import report
 from .records import DeadLetter
@@ -28,22 +29,26 @@ from .tasks import KitTask, kit_task
 
 
 def letter_json(letter: DeadLetter, full: bool = False) -> dict[str, Any]:
+    """A dead letter as the gateway is given it: secrets never leave the service (its replay
+    reads the stored message, whole)."""
+    hidden = secret_values(letter.message)
     summary = {
         "id": letter.id,
         "service": letter.service,
         "task_name": letter.task_name,
         "task_id": letter.task_id,
         "queue": letter.queue,
-        "reason": letter.reason,
+        "reason": scrub(letter.reason, hidden),
         "classification": letter.classification,
         "exception_type": letter.exception_type,
         "deliveries": letter.deliveries,
         "created_at": letter.created_at.isoformat(),
         "replayed_at": letter.replayed_at.isoformat() if letter.replayed_at else None,
     }
-    return (
-        {**summary, "message": letter.message, "traceback": letter.traceback} if full else summary
-    )
+    if not full:
+        return summary
+    message = redact(letter.message, mask_personal=False)
+    return {**summary, "message": message, "traceback": scrub(letter.traceback, hidden)}
 
 
 def parse(model: type[OpsCommand], payload: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,6 +33,16 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 RABBIT_URL = os.environ.get("SWITCHBOARD_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672")
+
+
+def provider_secrets() -> dict[str, str]:
+    """Fresh provider secrets, as a deploy's environment carries them: there is no default to
+    fall back on (the gateway and the services refuse to start without theirs)."""
+    return {
+        "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_urlsafe(24)}",
+        "PAYMENTS_STRIPE_API_KEY": f"sk_test_{secrets.token_urlsafe(24)}",
+        "TWILIO_AUTH_TOKEN": secrets.token_urlsafe(24),
+    }
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from switchboard_shared import failures
 from switchboard_shared.contracts import UnknownEventType
 from switchboard_shared.contracts.payments import PaymentSucceeded
@@ -60,6 +60,11 @@ CASES = [
         "sqlalchemy OperationalError",
         OperationalError("SELECT 1", {}, Exception("server closed the connection")),
         FailureClass.DATABASE,
+    ),
+    (
+        "sqlalchemy DataError (a NUL in text: the same on every attempt)",
+        DataError("INSERT", {}, Exception("cannot contain NUL (0x00) bytes")),
+        FailureClass.VALIDATION,
     ),
     ("ProviderError 404", ProviderError("no such intent", status=404), FailureClass.PROVIDER_4XX),
     ("ProviderError 400", ProviderError("bad request", status=400), FailureClass.PROVIDER_4XX),

@@ -20,6 +20,7 @@ from switchboard_email.handlers import registry as email_registry
 from switchboard_email.models import Base as EmailBase
 from switchboard_integrations.adapters.dispatch import RecordingDispatcher
 from switchboard_integrations.bootstrap import bootstrap as bootstrap_integrations
+from switchboard_integrations.config import IntegrationsSettings
 from switchboard_integrations.models import Base as IntegrationsBase
 from switchboard_integrations.models import SupplierNotification
 from switchboard_orders.handlers import registry as orders_registry
@@ -27,6 +28,7 @@ from switchboard_orders.models import Base as OrdersBase
 from switchboard_orders.models import Order
 from switchboard_payments.adapters.fake import FakePaymentProvider
 from switchboard_payments.bootstrap import bootstrap as bootstrap_payments
+from switchboard_payments.config import PaymentsSettings
 from switchboard_payments.models import Base as PaymentsBase
 from switchboard_payments.models import Payment
 from switchboard_reports.adapters.storage import LocalStorage
@@ -41,6 +43,7 @@ from switchboard_shared.messagebus import HandlerRegistry
 from switchboard_shared.records import InboxRecord, OutboxMessage
 from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.testing import InProcessBus, InProcessService
+from switchboard_shared.testsupport import provider_secrets
 
 
 class FakeMailer:
@@ -91,7 +94,9 @@ def provider() -> FakePaymentProvider:
 
 @pytest.fixture
 def bus(tmp_path: Path, mailer: FakeMailer, provider: FakePaymentProvider) -> InProcessBus:
-    payments_registry = bootstrap_payments(payments=provider)
+    secrets = provider_secrets()  # no default secret: the settings are given theirs
+    payments_settings = PaymentsSettings(stripe_api_key=secrets["PAYMENTS_STRIPE_API_KEY"])
+    payments_registry = bootstrap_payments(payments_settings, payments=provider)
     return InProcessBus(
         InProcessService(
             "orders", orders_registry, database(tmp_path, "orders", OrdersBase.metadata)
@@ -107,7 +112,10 @@ def bus(tmp_path: Path, mailer: FakeMailer, provider: FakePaymentProvider) -> In
         InProcessService("email", email_registry, database(tmp_path, "email", EmailBase.metadata)),
         InProcessService(
             "integrations",
-            bootstrap_integrations(dispatcher=RecordingDispatcher()),
+            bootstrap_integrations(
+                IntegrationsSettings(twilio_auth_token=secrets["TWILIO_AUTH_TOKEN"]),
+                dispatcher=RecordingDispatcher(),
+            ),
             database(tmp_path, "integrations", IntegrationsBase.metadata),
         ),
     )

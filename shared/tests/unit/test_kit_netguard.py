@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from switchboard_shared.netguard import AddressPolicy, UnsafeDestination, check_url
+from switchboard_shared.netguard import WEB_PORTS, AddressPolicy, UnsafeDestination, check_url
 
 STRICT = AddressPolicy(allow_private=False)
 OPEN = AddressPolicy(allow_private=True)
@@ -39,6 +39,13 @@ def resolving_to(*addresses: str):  # type: ignore[no-untyped-def]
         ("http://2130706433/hook", "loopback"),
         ("http://0x7f000001/hook", "loopback"),
         ("http://0177.0.0.1/hook", "loopback"),
+        ("http://[64:ff9b::7f00:1]/hook", "loopback"),
+        ("http://[64:ff9b::a00:5]/hook", "private"),
+        ("http://[64:ff9b::a9fe:a9fe]/hook", "metadata"),
+        ("http://[64:ff9b:1::7f00:1]/hook", "local-use NAT64"),
+        ("http://[::7f00:1]/hook", "loopback"),
+        ("http://[::a9fe:a9fe]/hook", "metadata"),
+        ("http://[fec0::1]/hook", "site-local"),
     ],
 )
 def test_private_loopback_link_local_and_metadata_addresses_are_refused(url: str, why: str) -> None:
@@ -65,6 +72,20 @@ def test_a_public_address_is_allowed() -> None:
     assert [str(a) for a in check_url("https://93.184.216.34/hook", STRICT)] == ["93.184.216.34"]
     found = check_url("https://hooks.example.com/x", STRICT, resolving_to("93.184.216.34"))
     assert [str(a) for a in found] == ["93.184.216.34"]
+
+
+def test_a_public_address_behind_the_nat64_prefix_is_allowed() -> None:
+    assert check_url("https://[64:ff9b::5db8:d822]/hook", STRICT)
+
+
+def test_only_allowed_ports_pass_when_the_policy_names_them() -> None:
+    web = AddressPolicy(allowed_ports=WEB_PORTS | {8443})
+    for url in ("https://93.184.216.34/", "http://93.184.216.34/", "https://93.184.216.34:8443/"):
+        assert check_url(url, web)
+    for url in ("http://93.184.216.34:6379/", "https://93.184.216.34:8080/"):
+        with pytest.raises(UnsafeDestination, match="port"):
+            check_url(url, web)
+    assert check_url("http://93.184.216.34:6379/", STRICT)  # no port list: any port
 
 
 def test_a_name_with_any_private_address_among_its_answers_is_refused() -> None:

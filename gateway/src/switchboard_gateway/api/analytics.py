@@ -78,16 +78,14 @@ def parse_bucket(bucket: str, hours: float) -> timedelta:
     match = re.fullmatch(r"(\d{1,4})([mhd])", bucket)
     size = timedelta(**{UNITS[match.group(2)]: int(match.group(1))}) if match else None
     if size is None or size <= timedelta(0) or timedelta(hours=hours) / size > 1000:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", "bucket"),
-                    "msg": "a size like 15m, 1h or 1d, at most 1000 buckets in the window",
-                    "type": "value_error",
-                }
-            ]
-        )
+        raise bucket_error("a size like 15m, 1h or 1d, at most 1000 buckets in the window")
     return size
+
+
+def bucket_error(message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("query", "bucket"), "msg": message, "type": "value_error"}]
+    )
 
 
 @router.get(
@@ -117,4 +115,8 @@ def trends(
     bucket: str = Query("1h", description="bucket size: 15m, 1h, 1d …", max_length=6),
 ) -> dict[str, Any]:
     size = parse_bucket(bucket, hours)
-    return {"hours": hours, "bucket": bucket, "items": stats.trends(ledger, hours, size)}
+    try:
+        items = stats.trends(ledger, hours, size)
+    except stats.WindowTooLong as exc:
+        raise bucket_error(str(exc)) from exc
+    return {"hours": hours, "bucket": bucket, "items": items}

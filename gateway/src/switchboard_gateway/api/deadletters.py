@@ -5,9 +5,11 @@ Ids are `<service>:<id>`. The gateway never reads a service's database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 from switchboard_shared.contracts.ops import (
     DeleteDeadLetter,
@@ -22,7 +24,13 @@ from switchboard_gateway.api.deps import CorrelationIdDep, LedgerDep, SenderDep,
 from switchboard_gateway.auth import AdminOnly
 from switchboard_gateway.config import GatewaySettings, default_queue
 from switchboard_gateway.errors import ErrorResponse
-from switchboard_gateway.sender import BrokerUnavailable, CommandFailed, CommandTimeout
+from switchboard_gateway.fanout import answered, gather, ops_threads
+from switchboard_gateway.sender import (
+    BrokerUnavailable,
+    CommandFailed,
+    CommandSender,
+    CommandTimeout,
+)
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 ANSWER_SECONDS = 5.0
@@ -93,10 +101,30 @@ def qualified(letter: dict[str, Any]) -> dict[str, Any]:
     return {**letter, "id": f"{letter['service']}:{letter['id']}"}
 
 
+def list_calls(
+    settings: GatewaySettings,
+    sender: CommandSender,
+    names: list[str],
+    wanted: int,
+    correlation_id: str,
+) -> dict[str, Callable[[], Any]]:
+    """Per service, the blocking ask for its newest `wanted` dead letters."""
+    return {
+        name: partial(
+            sender.call,
+            command(settings, ListDeadLetters, name, limit=wanted),
+            correlation_id,
+            ANSWER_SECONDS,
+        )
+        for name in names
+    }
+
+
 @router.get(
     "", response_model=DeadLetterList, summary="Dead letters of every service, newest first"
 )
-def list_dead_letters(
+async def list_dead_letters(
+    request: Request,
     settings: SettingsDep,
     sender: SenderDep,
     correlation_id: CorrelationIdDep,
@@ -104,23 +132,20 @@ def list_dead_letters(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=10_000),
 ) -> dict[str, Any]:
-    items, total, unavailable = [], 0, []
-    for name in [service] if service else list(settings.services):
-        if name not in settings.services:
-            continue
-        wanted = command(settings, ListDeadLetters, name, limit=min(limit + offset, 1000))
-        try:
-            answer = ask(sender, wanted, correlation_id)
-        except HTTPException:
-            unavailable.append(name)
-            continue
-        items += [qualified(x) for x in answer["items"]]
-        total += answer["total"]
+    """Every service is asked at once and the answer waits ANSWER_SECONDS at most: a service
+    that has not answered by then is listed in `unavailable`."""
+    names = [
+        n for n in ([service] if service else list(settings.services)) if n in settings.services
+    ]
+    calls = list_calls(settings, sender, names, min(limit + offset, 1000), correlation_id)
+    # Each call gives up after ANSWER_SECONDS itself; the grace lets its answer come back.
+    done = await gather(calls, ANSWER_SECONDS + 0.5, ops_threads(request))
+    answers, unavailable = answered(done, names)
+    items = [qualified(x) for answer in answers.values() for x in answer["items"]]
     items.sort(key=lambda x: x["created_at"], reverse=True)
-    page = items[offset : offset + limit]
     return {
-        "items": page,
-        "total": total,
+        "items": items[offset : offset + limit],
+        "total": sum(answer["total"] for answer in answers.values()),
         "limit": limit,
         "offset": offset,
         "unavailable": unavailable,

@@ -31,9 +31,10 @@ async def get_sender(request: Request) -> CommandSender:
 
 
 async def get_correlation_id(request: Request) -> str:
-    """Set by the request-log middleware from `X-Correlation-Id`, or generated there."""
-    correlation_id = getattr(request.state, "correlation_id", None)
-    return correlation_id or uuid.uuid4().hex
+    """The correlation id of the work this request starts: the gateway's own (the request-log
+    middleware mints one per request), never the caller's `X-Correlation-Id`."""
+    flow_id = getattr(request.state, "flow_id", None)
+    return flow_id or uuid.uuid4().hex
 
 
 async def get_store(request: Request) -> GatewayStore:

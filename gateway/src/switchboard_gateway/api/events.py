@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from switchboard_gateway.api.deps import MAX_OFFSET, StoreDep
+from switchboard_gateway.auth import MaskPersonalDep
 from switchboard_gateway.store import event_json
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/events", tags=["events"])
 @router.get("", summary="The event log, filtered by correlation id and type")
 def list_events(
     store: StoreDep,
+    mask_personal: MaskPersonalDep,
     correlation_id: str | None = None,
     type: str | None = Query(None, description="an event type such as order-created"),
     limit: int = Query(50, ge=1, le=1000),
@@ -24,7 +26,7 @@ def list_events(
         correlation_id=correlation_id, event_type=type, limit=limit, offset=offset
     )
     return {
-        "items": [event_json(r) for r in rows],
+        "items": [event_json(r, mask_personal) for r in rows],
         "total": total,
         "limit": limit,
         "offset": offset,

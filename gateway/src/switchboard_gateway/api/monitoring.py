@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from switchboard_gateway.api.deps import ControlDep, LedgerDep, SettingsDep
+from switchboard_gateway.audit.middleware import audited
 from switchboard_gateway.auth import AdminOnly
 from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.monitor import PlatformView
@@ -113,6 +114,7 @@ def queues(view: ViewDep) -> dict[str, Any]:
     "/queues/{name}/purge",
     response_model=Purged,
     dependencies=[AdminOnly],
+    openapi_extra=audited("queue.purge"),
     responses={404: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
     summary="Drop every message waiting in a queue (admin)",
 )

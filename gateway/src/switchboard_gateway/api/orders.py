@@ -9,18 +9,29 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import SQLAlchemyError
-from switchboard_shared.contracts.orders import CancelOrder, CreateOrder, Customer, OrderItem
+from switchboard_shared.contracts.orders import (
+    CancelOrder,
+    CreateOrder,
+    Customer,
+    OrderItem,
+    order_total,
+    total_within_limit,
+)
 
 from switchboard_gateway.api.deps import SenderDep, StoreDep
+from switchboard_gateway.auth import MaskPersonalDep
 from switchboard_gateway.errors import ErrorResponse
+from switchboard_gateway.models import IdempotencyKey
 from switchboard_gateway.sender import BrokerUnavailable
-from switchboard_gateway.store import IdempotencyConflict, event_json
+from switchboard_gateway.store import GatewayStore, IdempotencyConflict, event_json
 
 log = logging.getLogger("switchboard.gateway.orders")
 router = APIRouter(prefix="/orders", tags=["orders"])
-MAX_ORDER_AMOUNT = 99_999_999
+# Printable ASCII without spaces; scoped to its caller it still fits the 255-character column.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]+$"
+MAX_IDEMPOTENCY_KEY = 200
 
 ORDER_EXAMPLE: dict[str, Any] = {
     "customer": {"email": "ada@example.com", "phone": "+15555550100"},
@@ -44,12 +55,7 @@ class CreateOrderRequest(BaseModel):
     currency: str = Field(pattern=r"^[a-z]{3}$", description="ISO 4217, lower case")
     payment_method: str = Field(default="pm_card_visa", min_length=1, max_length=128)
 
-    @model_validator(mode="after")
-    def _total_within_limit(self) -> CreateOrderRequest:
-        # Stripe's own ceiling; it also keeps the total inside a 32-bit database integer.
-        if sum(item.quantity * item.unit_amount for item in self.items) > MAX_ORDER_AMOUNT:
-            raise ValueError(f"the order total must be at most {MAX_ORDER_AMOUNT} minor units")
-        return self
+    _total = field_validator("items")(total_within_limit)
 
 
 class OrderAccepted(BaseModel):
@@ -115,38 +121,53 @@ def create_order(
     request: Request,
     sender: SenderDep,
     store: StoreDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=MAX_IDEMPOTENCY_KEY,
+            pattern=IDEMPOTENCY_KEY,
+            description="Up to 200 printable ASCII characters, no spaces",
+        ),
+    ] = None,
 ) -> OrderAccepted:
-    command = CreateOrder(order_id=new_order_id(), **body.model_dump())
-    task_id = str(uuid.uuid4())
-    key = scoped_key(request, idempotency_key) if idempotency_key else None
-    if key is not None:
-        try:
-            earlier = store.claim_idempotency_key(
-                key, body_fingerprint(body), command.order_id, task_id
-            )
-        except IdempotencyConflict as exc:
-            raise HTTPException(
-                409, detail="Idempotency-Key was used with a different body"
-            ) from exc
+    order_id, task_id = new_order_id(), str(uuid.uuid4())
+    if idempotency_key:
+        earlier = _claim(store, scoped_key(request, idempotency_key), body, order_id, task_id)
         if earlier is not None:
-            return _accepted(earlier.order_id, earlier.task_id)
+            if store.order(earlier.order_id) is not None:  # sent before: the same answer
+                return _accepted(earlier.order_id, earlier.task_id)
+            # Claimed, but no send was confirmed (or it is in flight): send the same order
+            # again. The orders service creates an order once per id, so a retry after a 503
+            # makes exactly one order, even if the broker took the first send after all.
+            order_id, task_id = earlier.order_id, earlier.task_id
+    command = CreateOrder(order_id=order_id, **body.model_dump())
+    # The order id is the flow's correlation id: every event of this order carries it. A send
+    # the broker did not confirm raises BrokerUnavailable: a 503 with Retry-After.
+    sender.send(command, command.order_id, task_id=task_id)
+    _record_view(store, command, task_id)
+    return _accepted(command.order_id, task_id)
+
+
+def _claim(
+    store: GatewayStore, key: str, body: CreateOrderRequest, order_id: str, task_id: str
+) -> IdempotencyKey | None:
+    """Claim `key` for a new order; the earlier claim when the key was used with this body."""
     try:
-        # The order id is the flow's correlation id: every event of this order carries it.
-        sender.send(command, command.order_id, task_id=task_id)
-    except BrokerUnavailable as exc:
-        if key is not None:
-            store.release_idempotency_key(key)
-        raise HTTPException(503, detail="The broker is unavailable; try again") from exc
-    # Written after the send, so the order's processing does not wait for it (and a refused
-    # send leaves no view behind). The order is on its way: if this write fails, its events
-    # still build the view.
-    amount = sum(item.quantity * item.unit_amount for item in command.items)
+        return store.claim_idempotency_key(key, body_fingerprint(body), order_id, task_id)
+    except IdempotencyConflict as exc:
+        raise HTTPException(409, detail="Idempotency-Key was used with a different body") from exc
+
+
+def _record_view(store: GatewayStore, command: CreateOrder, task_id: str) -> None:
+    """Written after the send, so the order's processing does not wait for it (and a refused
+    send leaves no view behind). The order is on its way: if this write fails, its events
+    still build the view."""
     try:
-        store.order_submitted(command.order_id, task_id, amount, command.currency)
+        store.order_submitted(
+            command.order_id, task_id, order_total(command.items), command.currency
+        )
     except SQLAlchemyError:
         log.exception("order %s sent, but its view could not be written", command.order_id)
-    return _accepted(command.order_id, task_id)
 
 
 def _accepted(order_id: str, task_id: str) -> OrderAccepted:
@@ -159,7 +180,7 @@ def _accepted(order_id: str, task_id: str) -> OrderAccepted:
     summary="An order and its timeline",
     responses={404: {"model": ErrorResponse}},
 )
-def get_order(order_id: str, store: StoreDep) -> OrderStatus:
+def get_order(order_id: str, store: StoreDep, mask_personal: MaskPersonalDep) -> OrderStatus:
     view = store.order(order_id)
     if view is None:
         raise HTTPException(404, detail=f"No order {order_id}")
@@ -173,7 +194,7 @@ def get_order(order_id: str, store: StoreDep) -> OrderStatus:
         payment_id=view.payment_id,
         failure_reason=view.failure_reason,
         task_id=view.task_id,
-        timeline=[event_json(entry) for entry in timeline],
+        timeline=[event_json(entry, mask_personal) for entry in timeline],
     )
 
 

@@ -57,6 +57,13 @@ def build_command(body: SubmitRequest, settings: GatewaySettings) -> Command:
         ) from error
 
 
+def flow_of(command: Command, correlation_id: str) -> str:
+    """A command about an order belongs to that order's flow (its timeline is keyed by its
+    id); any other starts the request's own."""
+    order_id = getattr(command, "order_id", None)
+    return order_id if isinstance(order_id, str) else correlation_id
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -72,7 +79,7 @@ def submit_task(
 ) -> TaskAccepted:
     command = build_command(body, settings)
     try:
-        task_id = sender.send(command, correlation_id)
+        task_id = sender.send(command, flow_of(command, correlation_id))
     except BrokerUnavailable as exc:
         raise HTTPException(503, detail="The broker is unavailable; try again") from exc
     return TaskAccepted(task_id=task_id, status_url=f"/api/v1/tasks/{task_id}")

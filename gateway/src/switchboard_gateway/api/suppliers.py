@@ -11,6 +11,7 @@ from switchboard_shared.contracts.orders import CreateSupplier, ListSuppliers
 
 from switchboard_gateway.api.calls import call_service
 from switchboard_gateway.api.deps import MAX_OFFSET, CorrelationIdDep, SenderDep
+from switchboard_gateway.audit.middleware import audited
 from switchboard_gateway.errors import ErrorResponse
 
 router = APIRouter(prefix="/suppliers", tags=["suppliers"])
@@ -49,6 +50,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=SupplierCreated,
     summary="Register a supplier",
     responses=ERRORS,
+    openapi_extra=audited("supplier.create"),
 )
 def create_supplier(
     body: SupplierRequest, sender: SenderDep, correlation_id: CorrelationIdDep

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from switchboard_gateway.api.deps import MAX_OFFSET, ControlDep, LedgerDep
+from switchboard_gateway.audit.middleware import audited
 from switchboard_gateway.auth import AdminOnly
 from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.ledger.queries import TaskFilter, task_json
@@ -139,6 +140,7 @@ async def get_task(task_id: str, ledger: LedgerDep) -> JSONResponse:
     response_model=CancelAccepted,
     responses={**NOT_FOUND, 403: {"model": ErrorResponse, "description": "Not an admin key"}},
     dependencies=[AdminOnly],
+    openapi_extra=audited("task.cancel"),
     summary="Revoke a task; `terminate=true` also stops it when running (admin)",
 )
 def cancel_task(

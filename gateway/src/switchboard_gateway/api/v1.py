@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 from switchboard_gateway.api import (
     alerts,
     analytics,
+    audit,
     catalog,
     deadletters,
     emails,
@@ -45,6 +46,7 @@ PROTECTED = (
     submit.router,
     webhook_endpoints.router,
     webhooks_inbound.router,
+    audit.router,
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -20,10 +21,11 @@ from switchboard_shared.contracts.integrations import (
     RegisterWebhookEndpoint,
     ReplayWebhookDelivery,
 )
-from switchboard_shared.netguard import AddressPolicy, UnsafeDestination, check_url
+from switchboard_shared.netguard import WEB_PORTS, AddressPolicy, UnsafeDestination, check_url
 
 from switchboard_gateway.api.calls import call_service
 from switchboard_gateway.api.deps import MAX_OFFSET, CorrelationIdDep, SenderDep, SettingsDep
+from switchboard_gateway.audit.middleware import audited
 from switchboard_gateway.errors import ErrorResponse
 
 router = APIRouter(prefix="/webhook-endpoints", tags=["webhook endpoints"])
@@ -75,9 +77,12 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def refuse_unsafe_url(url: str, allow_private: bool) -> None:
+def refuse_unsafe_url(url: str, allow_private: bool, extra_ports: Iterable[int] = ()) -> None:
+    """A 422 naming `url` for what the worker would refuse at delivery: an internal address,
+    or a port other than 80, 443 and the deploy's `extra_ports`."""
+    policy = AddressPolicy(allow_private=allow_private, allowed_ports=WEB_PORTS | set(extra_ports))
     try:
-        check_url(url, AddressPolicy(allow_private=allow_private))
+        check_url(url, policy)
     except UnsafeDestination as exc:
         raise RequestValidationError(
             [{"loc": ("body", "url"), "msg": f"URL refused: {exc}", "type": "unsafe_url"}]
@@ -90,6 +95,7 @@ def refuse_unsafe_url(url: str, allow_private: bool) -> None:
     response_model=EndpointCreated,
     summary="Register a webhook endpoint",
     responses=ERRORS,
+    openapi_extra=audited("webhook_endpoint.create"),
 )
 def create_endpoint(
     body: EndpointRequest,
@@ -97,7 +103,7 @@ def create_endpoint(
     settings: SettingsDep,
     correlation_id: CorrelationIdDep,
 ) -> EndpointCreated:
-    refuse_unsafe_url(body.url, settings.allow_private_webhooks)
+    refuse_unsafe_url(body.url, settings.allow_private_webhooks, settings.webhook_allowed_ports)
     command = RegisterWebhookEndpoint(
         endpoint_id=f"ep_{secrets.token_hex(12)}",
         url=body.url,
@@ -154,6 +160,7 @@ def list_deliveries(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a delivery again (same webhook-id, fresh timestamp and signature)",
     responses=ERRORS,
+    openapi_extra=audited("webhook_delivery.replay"),
 )
 def replay_delivery(
     endpoint_id: str, delivery_id: str, sender: SenderDep, correlation_id: CorrelationIdDep

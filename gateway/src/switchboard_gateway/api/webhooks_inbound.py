@@ -15,6 +15,8 @@ from switchboard_gateway.webhook_ledger import (
     get_inbound,
     inbound_json,
     list_inbound,
+    list_refused,
+    refused_json,
     reprocess,
 )
 
@@ -30,6 +32,7 @@ class InboundSummary(BaseModel):
     valid: bool
     processed: bool
     duplicate: bool
+    deliveries: int
     error: str | None
 
 
@@ -46,6 +49,22 @@ class InboundList(BaseModel):
     offset: int
 
 
+class RefusedCall(BaseModel):
+    id: int
+    provider: str
+    source_address: str | None
+    size: int
+    reason: str
+    received_at: str
+
+
+class RefusedList(BaseModel):
+    items: list[RefusedCall]
+    total: int
+    limit: int
+    offset: int
+
+
 @router.get("", response_model=InboundList, summary="Provider calls, newest first")
 def list_inbound_webhooks(
     store: StoreDep,
@@ -57,6 +76,26 @@ def list_inbound_webhooks(
     rows, total = list_inbound(store, provider, valid, limit, offset)
     return {
         "items": [inbound_json(r) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.get(
+    "/refused",
+    response_model=RefusedList,
+    summary="Provider calls whose signature failed, newest first (metadata only, the newest kept)",
+)
+def list_refused_webhooks(
+    store: StoreDep,
+    provider: str | None = Query(None, max_length=20, examples=["stripe"]),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> dict[str, Any]:
+    rows, total = list_refused(store, provider, limit, offset)
+    return {
+        "items": [refused_json(r) for r in rows],
         "total": total,
         "limit": limit,
         "offset": offset,

@@ -125,11 +125,11 @@ def main() -> int:
     """`switchboard-ledger`: the task-ledger consumer, configured like the gateway."""
     from switchboard_shared.logging import configure_logging
 
-    from switchboard_gateway.config import GatewaySettings
+    from switchboard_gateway.config import GatewayOpsSettings
     from switchboard_gateway.sender import make_celery_client
     from switchboard_gateway.store import GatewayStore
 
-    settings = GatewaySettings()
+    settings = GatewayOpsSettings()
     configure_logging("ledger", settings.log_level, settings.log_json)
     session_factory = GatewayStore.from_settings(settings).runtime.session_factory
     app = make_celery_client(settings.broker_url, settings.effective_redis_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_shared.db import JsonColumn
 from switchboard_shared.records import utcnow
@@ -49,6 +49,7 @@ class TaskRecord(Base):
         Index("ix_task_ledger_service_created", "service", "created_at"),
         Index("ix_task_ledger_name_completed", "name", "completed_at"),
         Index("ix_task_ledger_completed", "completed_at"),
+        Index("ix_task_ledger_failures", "classification", "name", "completed_at"),
     )
 
 
@@ -81,3 +82,20 @@ class AlertRecord(Base):
     threshold: Mapped[float] = mapped_column(Float)
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TaskRollup(Base):
+    """Finished tasks counted per minute or hour (`span` seconds): see `ledger.rollups`."""
+
+    __tablename__ = "task_rollups"
+
+    span: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    service: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    classification: Mapped[str] = mapped_column(String(30), primary_key=True)
+    runtime_bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    retries: Mapped[int] = mapped_column(BigInteger, default=0)
+    runtime_sum: Mapped[float] = mapped_column(Float, default=0.0)

@@ -147,12 +147,6 @@ class TaskLedger:
         with self.session_factory() as session:
             return {state: n for state, n in session.execute(query.group_by(TaskRecord.state))}
 
-    def window(self, since: datetime, *columns: Any) -> list[Any]:
-        """`columns` of every task created since `since`, for the stats."""
-        query = select(*columns).where(TaskRecord.created_at >= since)
-        with self.session_factory() as session:
-            return list(session.execute(query))
-
     def active_by_service(self) -> dict[str, int]:
         query = (
             select(TaskRecord.service, func.count(TaskRecord.id))

@@ -1,121 +1,190 @@
-"""Metrics, failures and trends over a window of the ledger (seed 000's analytics)."""
+"""Metrics, failures and trends over a window of the ledger (seed 000's analytics).
+
+Finished tasks are read from the rollups (`ledger.rollups`), so a window of 90 days costs
+what a window of one does; tasks still in flight are counted from the ledger itself, where
+an index on (state, created_at) bounds the read to the unfinished ones.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchboard_gateway.ledger.fold import STATES
-from switchboard_gateway.ledger.models import TaskRecord
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from switchboard_gateway.ledger import rollups
+from switchboard_gateway.ledger.fold import STATES, TERMINAL
+from switchboard_gateway.ledger.models import TaskRecord, TaskRollup
 from switchboard_gateway.ledger.queries import TaskLedger, aware
+from switchboard_gateway.ledger.rollups import DAY, HOUR, MINUTE, MINUTE_RETENTION, Tally
 
 FAILED = ("failed", "dead_lettered")
+IN_FLIGHT = tuple(state for state in STATES if state not in TERMINAL)
+LAST_FAILURES = 5
 
 
-def percentile(ordered: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of an already sorted sequence."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return round(ordered[rank - 1], 4)
+class WindowTooLong(ValueError):
+    """Buckets shorter than an hour reach back only as far as the minute rollups."""
 
 
-def success_rate(states: Counter[str]) -> float | None:
-    finished = states["succeeded"] + sum(states[s] for s in FAILED)
-    return round(states["succeeded"] / finished, 4) if finished else None
-
-
-def runtime_summary(runtimes: Iterable[float]) -> dict[str, float | None]:
-    ordered = sorted(runtimes)
-    return {
-        "p50": percentile(ordered, 50),
-        "p95": percentile(ordered, 95),
-        "p99": percentile(ordered, 99),
-        "avg": round(sum(ordered) / len(ordered), 4) if ordered else None,
-    }
+def success_rate(states: dict[str, int]) -> float | None:
+    succeeded = states.get("succeeded", 0)
+    finished = succeeded + sum(states.get(s, 0) for s in FAILED)
+    return round(succeeded / finished, 4) if finished else None
 
 
 def since_hours(hours: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=hours)
 
 
-def task_metrics(ledger: TaskLedger, hours: float) -> list[dict[str, Any]]:
-    columns = (TaskRecord.name, TaskRecord.service, TaskRecord.state)
-    rows = ledger.window(since_hours(hours), *columns, TaskRecord.runtime, TaskRecord.retries)
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in rows:
-        groups[(row.name, row.service)].append(row)
-    items = []
-    for (name, service), members in sorted(groups.items()):
-        states = Counter(m.state for m in members)
-        items.append(
-            {
-                "name": name,
-                "service": service,
-                "total": len(members),
-                "by_state": {s: states[s] for s in STATES if states[s]},
-                "success_rate": success_rate(states),
-                "runtime": runtime_summary(m.runtime for m in members if m.runtime is not None),
-                "retries": sum(m.retries for m in members),
-            }
+def finished_by(ledger: TaskLedger, hours: float, *group: str, **where: Any) -> dict[Any, Tally]:
+    """Finished tasks of the last `hours`, tallied by the rollup columns `group`."""
+    now = datetime.now(UTC)
+    filters = [getattr(TaskRollup, column).in_(values) for column, values in where.items()]
+    with ledger.session_factory() as session:
+        rows = rollups.read(
+            session, rollups.window_spans(now - timedelta(hours=hours), now), *filters
         )
-    return items
+    tallies: dict[Any, Tally] = defaultdict(Tally)
+    for row in rows:
+        tallies[tuple(getattr(row, column) for column in group)].add(row)
+    return tallies
+
+
+def _in_flight(session: Session, since: datetime) -> list[Any]:
+    columns = (TaskRecord.service, TaskRecord.name, TaskRecord.state)
+    query = (
+        select(*columns, func.count(TaskRecord.id))
+        .where(TaskRecord.state.in_(IN_FLIGHT), TaskRecord.created_at >= since)
+        .group_by(*columns)
+    )
+    return list(session.execute(query).all())
+
+
+def runtime_summary(tally: Tally) -> dict[str, float | None]:
+    return {
+        "p50": tally.quantile(50),
+        "p95": tally.quantile(95),
+        "p99": tally.quantile(99),
+        "avg": tally.average(),
+    }
+
+
+def task_metrics(ledger: TaskLedger, hours: float) -> list[dict[str, Any]]:
+    tallies = finished_by(ledger, hours, "name", "service")
+    with ledger.session_factory() as session:
+        for service, name, state, count in _in_flight(session, since_hours(hours)):
+            tallies[(name, service)].by_state[state] += count
+    return [
+        {
+            "name": name,
+            "service": service,
+            "total": tally.total,
+            "by_state": {s: tally.by_state[s] for s in STATES if tally.by_state.get(s)},
+            "success_rate": success_rate(tally.by_state),
+            "runtime": runtime_summary(tally),
+            "retries": tally.retries,
+        }
+        for (name, service), tally in sorted(tallies.items())
+        if tally.total
+    ]
 
 
 def failures(ledger: TaskLedger, hours: float) -> dict[str, Any]:
-    columns = (TaskRecord.id, TaskRecord.name, TaskRecord.service, TaskRecord.state)
-    extra = (TaskRecord.classification, TaskRecord.error_type, TaskRecord.error_message)
-    rows = [
-        r
-        for r in ledger.window(since_hours(hours), *columns, *extra, TaskRecord.completed_at)
-        if r.state in FAILED
-    ]
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in rows:
-        groups[(row.classification or "unknown", row.name)].append(row)
-    items = []
-    for (classification, name), members in sorted(groups.items(), key=lambda g: -len(g[1])):
-        last = max(members, key=lambda m: aware(m.completed_at) or datetime.min.replace(tzinfo=UTC))
-        items.append(
-            {
-                "classification": classification,
-                "name": name,
-                "service": last.service,
-                "count": len(members),
-                "last_seen": (aware(last.completed_at) or datetime.now(UTC)).isoformat(),
-                "last_error": {"type": last.error_type, "message": last.error_message},
-                "task_ids": [m.id for m in members[-5:]],
-            }
+    tallies = finished_by(ledger, hours, "classification", "name", "service", state=FAILED)
+    groups: dict[tuple[str, str], int] = defaultdict(int)
+    for (classification, name, _), tally in tallies.items():
+        if tally.total:
+            groups[(classification or "unknown", name)] += tally.total
+    since = since_hours(hours)
+    with ledger.session_factory() as session:
+        items = [
+            _failure_group(session, classification, name, count, since)
+            for (classification, name), count in sorted(groups.items(), key=lambda g: -g[1])
+        ]
+    by_class: dict[str, int] = defaultdict(int)
+    for (classification, _), count in groups.items():
+        by_class[classification] += count
+    return {
+        "hours": hours,
+        "total": sum(groups.values()),
+        "by_classification": dict(by_class),
+        "items": items,
+    }
+
+
+def _failure_group(
+    session: Session, classification: str, name: str, count: int, since: datetime
+) -> dict[str, Any]:
+    """A group's newest failures, read through (classification, name, completed_at)."""
+    query = (
+        select(
+            TaskRecord.id,
+            TaskRecord.service,
+            TaskRecord.error_type,
+            TaskRecord.error_message,
+            TaskRecord.completed_at,
         )
-    by_class = Counter(r.classification or "unknown" for r in rows)
-    return {"hours": hours, "total": len(rows), "by_classification": dict(by_class), "items": items}
+        .where(TaskRecord.classification == classification, TaskRecord.name == name)
+        .where(TaskRecord.state.in_(FAILED), TaskRecord.completed_at >= since)
+        .order_by(TaskRecord.completed_at.desc())
+        .limit(LAST_FAILURES)
+    )
+    newest = session.execute(query).all()
+    last = newest[0] if newest else None
+    seen = aware(last.completed_at) if last else None
+    return {
+        "classification": classification,
+        "name": name,
+        "service": last.service if last else "",
+        "count": count,
+        "last_seen": (seen or datetime.now(UTC)).isoformat(),
+        "last_error": {
+            "type": last.error_type if last else None,
+            "message": last.error_message if last else None,
+        },
+        "task_ids": [row.id for row in reversed(newest)],
+    }
+
+
+def trend_span(hours: float, bucket: timedelta) -> int:
+    """The coarsest rollup a bucket is made of; minutes only as far back as they are kept."""
+    for span in (DAY, HOUR):
+        if not bucket % timedelta(seconds=span):
+            return span
+    if timedelta(hours=hours) > MINUTE_RETENTION - timedelta(minutes=1):
+        raise WindowTooLong(
+            f"buckets shorter than an hour reach back {MINUTE_RETENTION.total_seconds() / 3600:g} h"
+        )
+    return MINUTE
 
 
 def trends(ledger: TaskLedger, hours: float, bucket: timedelta) -> list[dict[str, Any]]:
-    start = since_hours(hours)
-    columns = (TaskRecord.created_at, TaskRecord.state, TaskRecord.runtime, TaskRecord.retries)
-    buckets: dict[int, list[Any]] = defaultdict(list)
-    for row in ledger.window(start, *columns):
-        index = int(((aware(row.created_at) or start) - start) / bucket)
-        buckets[index].append(row)
-    items = []
-    for index in range(math.ceil(timedelta(hours=hours) / bucket)):
-        members = buckets.get(index, [])
-        states = Counter(m.state for m in members)
-        runtimes = runtime_summary(m.runtime for m in members if m.runtime is not None)
-        items.append(
-            {
-                "start": (start + index * bucket).isoformat(),
-                "total": len(members),
-                "succeeded": states["succeeded"],
-                "failed": sum(states[s] for s in FAILED),
-                "retries": sum(m.retries for m in members),
-                "success_rate": success_rate(states),
-                "runtime_p50": runtimes["p50"],
-                "runtime_p95": runtimes["p95"],
-            }
-        )
-    return items
+    """Buckets aligned to the rollups, the last one ending at or just after now."""
+    span = trend_span(hours, bucket)
+    count = math.ceil(timedelta(hours=hours) / bucket)
+    end = rollups.floor_to(datetime.now(UTC), span) + timedelta(seconds=span)
+    start = end - count * bucket
+    tallies = [Tally() for _ in range(count)]
+    with ledger.session_factory() as session:
+        for row in rollups.read_buckets(session, span, start, end):
+            index = int((aware(row.bucket) - start) / bucket)  # type: ignore[operator]
+            if 0 <= index < count:
+                tallies[index].add(row)
+    return [_trend_bucket(start + index * bucket, tally) for index, tally in enumerate(tallies)]
+
+
+def _trend_bucket(start: datetime, tally: Tally) -> dict[str, Any]:
+    return {
+        "start": start.isoformat(),
+        "total": tally.total,
+        "succeeded": tally.by_state.get("succeeded", 0),
+        "failed": sum(tally.by_state.get(s, 0) for s in FAILED),
+        "retries": tally.retries,
+        "success_rate": success_rate(tally.by_state),
+        "runtime_p50": tally.quantile(50),
+        "runtime_p95": tally.quantile(95),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
@@ -11,6 +12,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 from switchboard_shared.db import per_dialect
 
+from switchboard_gateway.ledger import rollups
 from switchboard_gateway.ledger.fold import (
     EVENT_TASK_PREFIX,
     TASK_EVENTS,
@@ -24,6 +26,7 @@ from switchboard_gateway.ledger.fold import (
 from switchboard_gateway.ledger.models import TaskRecord, WorkerRecord
 
 CHUNK = 500
+PRUNE_EVERY_SECONDS = 600.0
 TASK_TABLE: Table = TaskRecord.__table__  # type: ignore[assignment]
 WORKER_TABLE: Table = WorkerRecord.__table__  # type: ignore[assignment]
 WORKER_EVENTS = frozenset({"worker-online", "worker-heartbeat", "worker-offline"})
@@ -71,6 +74,7 @@ class LedgerWriter:
         self.session_factory = session_factory
         self.services = frozenset(services)
         self._names: dict[str, str] = {}  # task id → name, for events that carry no name
+        self._pruned_at = 0.0
 
     def record_submission(self, task_id: str, name: str, queue: str, timestamp: float) -> None:
         row = new_row(task_id, task_id, name, service_of_task(name, None, self.services), timestamp)
@@ -95,12 +99,22 @@ class LedgerWriter:
         self._load_names(session, {e["uuid"] for e in events} - set(self._names))
         keyed = [(self._key(event), event) for event in events]
         rows = self._existing(session, {key for key, _ in keyed})
+        before = {key: dict(row) for key, row in rows.items()}
         for key, event in sorted(keyed, key=lambda pair: float(pair[1].get("timestamp") or 0)):
             row = rows.get(key)
             if row is None:
                 row = rows[key] = self._new(key, event)
             apply_event(row, event)
         upsert(session, TASK_TABLE, list(rows.values()))
+        rollups.apply_changes(
+            session, rollups.changes((before.get(key), row) for key, row in rows.items())
+        )
+        self._prune(session)
+
+    def _prune(self, session: Session) -> None:
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = time.monotonic()
+            rollups.prune_minutes(session)
 
     def _key(self, event: dict[str, Any]) -> str:
         name = self._names.get(event["uuid"], "")

@@ -9,6 +9,9 @@ from pathlib import Path
 # Re-exported for compose/deployables.py; the kit owns the ports.
 from switchboard_shared.flower.plan import FLOWER_PORTS as FLOWER_PORTS
 
+from switchboard_gateway.standalone.local_secrets import STRIPE as STRIPE_SECRETS
+from switchboard_gateway.standalone.local_secrets import TWILIO as TWILIO_SECRETS
+from switchboard_gateway.standalone.local_secrets import local_secrets
 from switchboard_gateway.standalone.processes import Child
 
 SERVICES = ("orders", "payments", "email", "reports", "integrations")
@@ -19,10 +22,8 @@ WORKER_APPS = {
     "gateway-worker": "switchboard_gateway.app",
 }
 LEDGER = "ledger"
-LOCAL_WEBHOOK_SECRET = "whsec_switchboard_local"
 LOCAL_TWILIO_MODULE = "switchboard_integrations.localtwilio"
 LOCAL_TWILIO_SID = "AC00000000000000000000000000000000"
-LOCAL_TWILIO_TOKEN = "switchboard_local_twilio_token"
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,23 @@ def _port(env: dict[str, str], name: str, default: int) -> int:
     return int(env.get(name) or default)
 
 
-def local_providers(env: dict[str, str]) -> LocalProviders:
+def _use_local_secrets(env: dict[str, str], data_dir: Path, wanted: dict[str, str]) -> None:
+    """The stand-ins and the services they serve get one set of secrets: the caller's, else
+    the data folder's own random ones."""
+    for name, value in local_secrets(data_dir, wanted).items():
+        if not env.get(name):
+            env[name] = value
+
+
+def local_providers(env: dict[str, str], data_dir: Path) -> LocalProviders:
     """Point the services at localstripe, an SMTP sink and the local Twilio API unless `env`
-    configures real ones (it is updated in place)."""
+    configures real ones (it is updated in place). A real provider's secrets are the
+    caller's to set: without them the services refuse to start."""
     stripe = smtp = twilio = None
     if "PAYMENTS_STRIPE_API_BASE" not in env:
         stripe = _port(env, "SWITCHBOARD_LOCALSTRIPE_PORT", 8420)
         env["PAYMENTS_STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe}"
-        env.setdefault("STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
+        _use_local_secrets(env, data_dir, STRIPE_SECRETS)
     if "EMAIL_SMTP_HOST" not in env:
         smtp = _port(env, "SWITCHBOARD_SMTP_SINK_PORT", 8025)
         env["EMAIL_SMTP_HOST"], env["EMAIL_SMTP_PORT"] = "127.0.0.1", str(smtp)
@@ -57,7 +67,7 @@ def local_providers(env: dict[str, str]) -> LocalProviders:
         twilio = _port(env, "SWITCHBOARD_LOCAL_TWILIO_PORT", 8430)
         env["INTEGRATIONS_TWILIO_BASE_URL"] = f"http://127.0.0.1:{twilio}"
         env.setdefault("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID)
-        env.setdefault("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN)
+        _use_local_secrets(env, data_dir, TWILIO_SECRETS)
     return LocalProviders(stripe=stripe, smtp=smtp, twilio=twilio)
 
 

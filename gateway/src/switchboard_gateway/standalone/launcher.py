@@ -55,7 +55,7 @@ class Launcher:
             env["SWITCHBOARD_BROKER_URL"] = broker
             say(f"embedded Redis (pid {self.redis.pid}) on {broker}")
         self.broker_url = broker
-        self.providers = plan.local_providers(env)
+        self.providers = plan.local_providers(env, self.data_dir)
         self.env = env
 
     def build_children(self) -> None:

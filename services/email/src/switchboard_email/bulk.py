@@ -56,9 +56,13 @@ def send_slice(
     rows = _pending(uow, campaign_id, lane, settings.bulk_slice_size)
     if not rows:
         return _end_of_lane(uow, campaign, lane, settings)
+    try:
+        mail = _compiled(post, campaign)
+    except ValidationFailure as exc:  # retrying cannot help: fail the recipients, not the task
+        return _fail_slice(uow, campaign, rows, str(exc))
     refused = suppressed(uow.session, [row.to for row in rows])
     batch = Batch(
-        _compiled(post, campaign),
+        mail,
         dict(campaign.common_context),
         refused,
         settings.bulk_deferred_passes,
@@ -75,9 +79,10 @@ def send_slice(
                 wait = exc.retry_after or 1.0
                 break
             except Exception:
-                _commit_progress(uow, campaign, batch)  # what was sent stays sent; kit retries
+                # What was sent stays sent; the kit retries the rest.
+                _commit_progress(uow, campaign, batch.bounced)
                 raise
-    _commit_progress(uow, campaign, batch)
+    _commit_progress(uow, campaign, batch.bounced)
     return Slice(lane_done=False, finished=False, wait=wait)
 
 
@@ -140,13 +145,25 @@ def _send_one(
     return None
 
 
+def _fail_slice(
+    uow: UnitOfWork, campaign: BulkCampaign, rows: list[BulkRecipient], reason: str
+) -> Slice:
+    """Every recipient of the slice fails with `reason`; the lane goes on to its next slice."""
+    for row in rows:
+        _fail(uow, row, "failed", reason)
+    _commit_progress(uow, campaign)
+    return Slice(lane_done=False, finished=False)
+
+
 def _fail(uow: UnitOfWork, row: BulkRecipient, outcome: str, reason: str) -> None:
     row.outcome, row.detail = outcome, reason
     uow.publish(EmailFailed(message_id=f"{row.campaign_id}:{row.seq}", to=row.to, reason=reason))
 
 
-def _commit_progress(uow: UnitOfWork, campaign: BulkCampaign, batch: Batch) -> None:
-    for address, reason in batch.bounced.items():
+def _commit_progress(
+    uow: UnitOfWork, campaign: BulkCampaign, bounced: dict[str, str] | None = None
+) -> None:
+    for address, reason in (bounced or {}).items():
         suppress(uow.session, address, reason)
     uow.session.flush()
     done = campaign.total - unfinished(uow.session, campaign.id)

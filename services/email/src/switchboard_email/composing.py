@@ -1,18 +1,22 @@
 """Rendered mail plus attachments become one MIME message.
 
-Built with the stdlib's compat32 MIME classes: several times cheaper per message than
-`EmailMessage`'s header registry, which dominates a bulk send's CPU otherwise.
+Built on the stdlib's compat32 policy: several times cheaper per message than `EmailMessage`'s
+header registry, which dominates a bulk send's CPU otherwise. Each part's content is set by the
+email package's own content manager, which picks its transfer encoding: 7bit only for short
+ASCII lines, quoted-printable or base64 for a long line (a URL, a generated HTML line) or
+non-ASCII text, base64 for attachments. So any content can cross SMTP (which refuses a line
+over 998 characters) and no 8bit body reaches a server that never offered 8BITMIME.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from email.contentmanager import raw_data_manager
 from email.header import Header
-from email.message import Message
-from email.mime.application import MIMEApplication
+from email.message import Message, MIMEPart
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formatdate, make_msgid
 
 from email_validator import EmailNotValidError, validate_email
@@ -20,6 +24,9 @@ from switchboard_shared.contracts.email import Attachment
 from switchboard_shared.failures import ValidationFailure
 
 from .rendering import Rendered
+
+# compat32's cheap headers; "7bit" makes the content manager encode non-ASCII text too.
+POLICY = compat32.clone(cte_type="7bit")
 
 
 def checked_address(address: str) -> str:
@@ -38,6 +45,8 @@ def compose(
         if "\n" in value or "\r" in value:
             raise ValidationFailure(f"header value may not contain a line break: {value!r}")
     message = _with_attachments(_body(mail), attachments)
+    if "MIME-Version" not in message:
+        message["MIME-Version"] = "1.0"
     message["From"] = sender
     message["To"] = to
     subject = mail.subject
@@ -47,13 +56,20 @@ def compose(
     return message
 
 
-def _text(content: str, subtype: str) -> MIMEText:
-    return MIMEText(content, subtype, "us-ascii" if content.isascii() else "utf-8")
+def _part(content: str | bytes, *args: str, **params: str) -> MIMEPart:
+    """One leaf part; the content manager picks its transfer encoding (`cte` never forced)."""
+    part = MIMEPart(policy=POLICY)
+    part.set_content(content, *args, content_manager=raw_data_manager, **params)
+    return part
+
+
+def _text(content: str, subtype: str) -> MIMEPart:
+    return _part(content, subtype, charset="us-ascii" if content.isascii() else "utf-8")
 
 
 def _body(mail: Rendered) -> Message:
     if mail.text is not None and mail.html:
-        alternative = MIMEMultipart("alternative")
+        alternative = MIMEMultipart("alternative", policy=POLICY)
         alternative.attach(_text(mail.text, "plain"))
         alternative.attach(_text(mail.html, "html"))
         return alternative
@@ -62,18 +78,17 @@ def _body(mail: Rendered) -> Message:
     return _text(mail.text or "", "plain")
 
 
+def _attachment(attachment: Attachment) -> MIMEPart:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    content = base64.b64decode(attachment.content_base64, validate=True)
+    return _part(content, maintype, subtype or "octet-stream", filename=attachment.filename)
+
+
 def _with_attachments(body: Message, attachments: Sequence[Attachment]) -> Message:
     if not attachments:
         return body
-    mixed = MIMEMultipart("mixed")
+    mixed = MIMEMultipart("mixed", policy=POLICY)
     mixed.attach(body)
     for attachment in attachments:
-        subtype = attachment.content_type.partition("/")[2]
-        part = MIMEApplication(
-            base64.b64decode(attachment.content_base64, validate=True),
-            subtype or "octet-stream",
-        )
-        part.replace_header("Content-Type", attachment.content_type)
-        part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
-        mixed.attach(part)
+        mixed.attach(_attachment(attachment))
     return mixed

@@ -1,5 +1,6 @@
 """Email settings (`EMAIL_*`)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import field_validator
@@ -18,6 +19,7 @@ class EmailSettings(ServiceSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_ssl: bool = False
+    smtp_ca_file: str = ""  # PEM CA bundle trusted instead of the system's (a private CA)
     smtp_timeout: float = 10.0
     smtp_keepalive_seconds: float = 30.0
     ses_region: str = "us-east-1"
@@ -29,6 +31,13 @@ class EmailSettings(ServiceSettings):
     bulk_lanes: int = 2
     bulk_deferred_passes: int = 3
     bulk_deferred_wait_seconds: float = 60.0
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"EMAIL_SMTP_CA_FILE {value!r} is not a file")
+        return value
 
     @field_validator("rate_limit")
     @classmethod

@@ -14,13 +14,14 @@ from switchboard_shared.contracts.integrations import (
     DispatchDueWebhooks,
     SyncExternal,
 )
+from switchboard_shared.required import load_settings
 from switchboard_shared.runtime import ServiceDefinition
 from switchboard_shared.settings import PlatformSettings
 from switchboard_shared.tasks import KitTask
 
 from .adapters.dispatch import CeleryDispatcher
 from .bootstrap import bootstrap
-from .config import IntegrationsSettings
+from .config import PROGRAM, IntegrationsSettings
 from .handlers import deliver_once
 from .models import Base
 
@@ -79,7 +80,7 @@ def register_delivery_task(app: Celery, definition: ServiceDefinition) -> None:
 
 def build_definition(platform: PlatformSettings | None = None) -> ServiceDefinition:
     platform = platform or PlatformSettings()
-    settings = IntegrationsSettings()
+    settings = load_settings(IntegrationsSettings, PROGRAM)
     return ServiceDefinition(
         name=SERVICE,
         command_queues=QUEUES,

@@ -6,14 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 from switchboard_shared.messagebus import HandlerRegistry
-from switchboard_shared.netguard import AddressPolicy
+from switchboard_shared.netguard import WEB_PORTS, AddressPolicy
+from switchboard_shared.required import load_settings
 from switchboard_shared.settings import PlatformSettings
 
 from .adapters.external_api import HttpExternalSource
 from .adapters.probe import TcpProbe
 from .adapters.twilio_sms import TwilioSms
 from .adapters.webhooks import SenderLimits, WebhookSender
-from .config import IntegrationsSettings
+from .config import PROGRAM, IntegrationsSettings
 from .handlers import registry
 
 
@@ -33,8 +34,11 @@ def bootstrap(
 ) -> HandlerRegistry:
     """The handlers with their dependencies (a copy per caller); `overrides` replace adapters
     by name: `webhooks`, `sms_provider`, `source`, `probe`, `dispatcher`."""
-    settings = settings or IntegrationsSettings()
-    policy = AddressPolicy(allow_private=(platform or PlatformSettings()).allow_private_webhooks)
+    settings = settings or load_settings(IntegrationsSettings, PROGRAM)
+    policy = AddressPolicy(
+        allow_private=(platform or PlatformSettings()).allow_private_webhooks,
+        allowed_ports=WEB_PORTS | set(settings.webhook_allowed_ports),
+    )
     adapters: dict[str, Any] = {
         "settings": settings,
         "webhooks": WebhookSender(sender_limits(settings), policy),
@@ -45,7 +49,9 @@ def bootstrap(
             settings.twilio_from,
             settings.twilio_timeout_seconds,
         ),
-        "source": HttpExternalSource(settings.sync_timeout_seconds),
+        "source": HttpExternalSource(
+            settings.sync_timeout_seconds, max_response_bytes=settings.sync_max_response_bytes
+        ),
         "probe": TcpProbe(policy, settings.webhook_connect_timeout_seconds),
     }
     wired = replace(registry, dependencies=dict(registry.dependencies))

@@ -6,14 +6,18 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
+from switchboard_shared.required import RequiredSecret
 from switchboard_shared.settings import ServiceSettings
 
+PROGRAM = "switchboard-integrations"
 # Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (the Standard Webhooks / Svix schedule).
 DEFAULT_SCHEDULE = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 
 class IntegrationsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTEGRATIONS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="INTEGRATIONS_", extra="ignore", populate_by_name=True
+    )
 
     webhook_connect_timeout_seconds: float = 5.0
     webhook_timeout_seconds: float = 10.0
@@ -24,13 +28,14 @@ class IntegrationsSettings(ServiceSettings):
     webhook_sweep_seconds: float = 30.0
     webhook_sweep_grace_seconds: float = 60.0
     webhook_busy_retry_seconds: float = 1.0
+    # Ports webhook URLs may name besides 80 and 443; in the environment `8443,9000`.
+    webhook_allowed_ports: Annotated[list[int], NoDecode] = []
 
     twilio_account_sid: str = Field(
         default="AC00000000000000000000000000000000",
         validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "INTEGRATIONS_TWILIO_ACCOUNT_SID"),
     )
-    twilio_auth_token: str = Field(
-        default="switchboard_local_twilio_token",
+    twilio_auth_token: RequiredSecret = Field(
         validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "INTEGRATIONS_TWILIO_AUTH_TOKEN"),
     )
     twilio_base_url: str = "http://127.0.0.1:8430"
@@ -45,13 +50,22 @@ class IntegrationsSettings(ServiceSettings):
     sync_source: str = "suppliers"
     sync_interval_seconds: float = 900.0
     sync_timeout_seconds: float = 10.0
+    # A sync page's body is refused (the sync fails) once it passes this many bytes.
+    sync_max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     health_interval_seconds: float = 300.0
 
-    @field_validator("webhook_retry_schedule", mode="before")
+    @field_validator("webhook_retry_schedule", "webhook_allowed_ports", mode="before")
     @classmethod
-    def _split_schedule(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = [part for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("webhook_allowed_ports")
+    @classmethod
+    def _real_ports(cls, value: list[int]) -> list[int]:
+        if any(not 0 < port < 65536 for port in value):
+            raise ValueError(f"INTEGRATIONS_WEBHOOK_ALLOWED_PORTS: not a TCP port in {value}")
         return value
 
     @field_validator("webhook_retry_schedule")

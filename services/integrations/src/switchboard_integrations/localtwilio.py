@@ -1,6 +1,9 @@
 """A small local Twilio-compatible Messages API (Twilio has no emulator), for tests and `make run`.
 
-    python -m switchboard_integrations.localtwilio --host 127.0.0.1 --port 8430
+    TWILIO_AUTH_TOKEN=… python -m switchboard_integrations.localtwilio --host 127.0.0.1 --port 8430
+
+It checks and signs with `TWILIO_AUTH_TOKEN` (required: `make run` generates one per data
+folder and hands the same one to the integrations service and the gateway).
 
 The real `twilio` SDK talks to it (`client.api.base_url = "http://127.0.0.1:8430"`):
 
@@ -32,6 +35,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from switchboard_shared.required import refuse_to_start
 
 from .localtwilio_http import TwilioHandler
 
@@ -43,6 +47,7 @@ REFUSED = {
 }
 UNDELIVERABLE = {"+15005550010": 30003}
 API_VERSION = "2010-04-01"
+LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"  # not a secret: Twilio's test SID form
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -55,10 +60,10 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
 class LocalTwilio:
     def __init__(
         self,
+        auth_token: str,
         host: str = "127.0.0.1",
         port: int = 8430,
-        account_sid: str = "AC00000000000000000000000000000000",
-        auth_token: str = "switchboard_local_twilio_token",
+        account_sid: str = LOCAL_ACCOUNT_SID,
         callback_delay: float = 0.2,
     ) -> None:
         self.account_sid = account_sid
@@ -169,19 +174,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8430)
-    parser.add_argument(
-        "--account-sid",
-        default=os.environ.get("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
-    )
-    parser.add_argument(
-        "--auth-token",
-        default=os.environ.get("TWILIO_AUTH_TOKEN", "switchboard_local_twilio_token"),
-    )
+    parser.add_argument("--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID"))
     parser.add_argument("--callback-delay", type=float, default=0.5)
     args = parser.parse_args(argv)
-    twilio = LocalTwilio(
-        args.host, args.port, args.account_sid, args.auth_token, args.callback_delay
-    )
+    # The token from the environment only (a command line shows in the process list), and the
+    # same one the integrations service and the gateway are given: no default.
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        refuse_to_start("switchboard-localtwilio", ["TWILIO_AUTH_TOKEN"])
+    sid = args.account_sid or LOCAL_ACCOUNT_SID
+    twilio = LocalTwilio(token, args.host, args.port, sid, args.callback_delay)
     print(f"local Twilio Messages API on {twilio.url}", flush=True)
     try:
         twilio.server.serve_forever()

@@ -5,11 +5,12 @@ from typing import Any
 from switchboard_shared.celery_app import create_service_app
 from switchboard_shared.commands import beat_entry
 from switchboard_shared.contracts.gateway import StripeEventReceived
+from switchboard_shared.required import load_settings
 from switchboard_shared.runtime import ServiceDefinition
 
 from .bootstrap import bootstrap
 from .commands import ReconcilePayments, RetryFailedPayments
-from .config import PaymentsSettings
+from .config import PROGRAM, PaymentsSettings
 from .models import Base
 
 SERVICE = "payments"
@@ -27,7 +28,7 @@ def beat_schedule(settings: PaymentsSettings) -> dict[str, dict[str, Any]]:
     }
 
 
-settings = PaymentsSettings()
+settings = load_settings(PaymentsSettings, PROGRAM)
 definition = ServiceDefinition(
     name=SERVICE,
     command_queues=QUEUES,

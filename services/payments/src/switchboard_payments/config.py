@@ -2,13 +2,16 @@
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from switchboard_shared.required import RequiredSecret
 from switchboard_shared.settings import ServiceSettings
+
+PROGRAM = "switchboard-payments"
 
 
 class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore")
 
-    stripe_api_key: str = "sk_test_switchboard"
+    stripe_api_key: RequiredSecret  # PAYMENTS_STRIPE_API_KEY: no default, ever
     stripe_api_base: str = "http://127.0.0.1:8420"
     stripe_timeout_seconds: float = 20.0
     reconcile_interval_seconds: float = 3600.0

@@ -109,8 +109,33 @@ def report_mismatch(payment: Payment, uow: UnitOfWork, provider_status: str) -> 
     return True
 
 
+def same_money(payment: Payment, intent: Charge) -> bool:
+    return intent.amount == payment.amount and intent.currency.lower() == payment.currency.lower()
+
+
+def refuse_other_money(payment: Payment, intent: Charge, uow: UnitOfWork) -> None:
+    """An intent for another amount or currency never moves the payment, whatever its
+    metadata says (anyone who can create an intent can name any order): a succeeded one is
+    reported as a mismatch. Logged with the amounts only, never card details."""
+    log.warning(
+        "provider intent does not match the payment's amount",
+        extra={
+            "payment_id": payment.id,
+            "intent": intent.intent_id,
+            "intent_status": intent.status,
+            "expected": f"{payment.amount} {payment.currency}",
+            "received": f"{intent.amount} {intent.currency}",
+        },
+    )
+    if intent.status == "succeeded":
+        report_mismatch(payment, uow, f"{intent.intent_id}: {intent.amount} {intent.currency}")
+
+
 def apply_intent(payment: Payment, intent: Charge, uow: UnitOfWork) -> bool:
     """Bring the payment up to what the provider says of one of its intents; True if it moved."""
+    if not same_money(payment, intent):
+        refuse_other_money(payment, intent, uow)
+        return False
     if payment.intent_id not in (None, intent.intent_id):
         if intent.status != "succeeded":
             return False  # an older, superseded intent of this order

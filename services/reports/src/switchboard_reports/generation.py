@@ -88,7 +88,8 @@ def generate_report(command: GenerateReport, uow: UnitOfWork, reporter: Reporter
     report = _claim(command, uow, reporter)
     if report is None:
         existing = uow.session.get(Report, command.report_id)
-        assert existing is not None
+        if existing is None:  # _claim found it: a report row is only deleted by retention
+            raise RuntimeError(f"report {command.report_id} vanished after its claim")
         return result_of(existing)
     uow.commit()
     try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from .sensitivity import Sensitivity, marked
 
 
 class Event(BaseModel):
@@ -24,8 +26,14 @@ class Command(BaseModel):
 
     task_name: ClassVar[str]
     queue: ClassVar[str]
-    # Fields masked wherever the message is shown (task events, logs, the ledger): secrets.
+    # Fields masked wherever the message is shown (task events, logs, the ledger): the ones
+    # the contract marks `secret(...)`.
     redacted: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.redacted = cls.redacted | marked(cls, Sensitivity.SECRET)
 
     def destination(self) -> str:
         """The queue this command goes to; a command whose payload picks its priority overrides it."""

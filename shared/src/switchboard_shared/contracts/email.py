@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from .base import Command, Event
+from .sensitivity import personal
 
 PRODUCER = "email"
 MAX_ATTACHMENT_BYTES = 512 * 1024
@@ -18,13 +19,19 @@ TEMPLATE_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
 Priority = Literal["urgent", "normal", "bulk"]
 SEND_EMAIL = "email.send"
 SEND_BULK_EMAIL = "email.send_bulk"
+# RFC 6838 `type/subtype`, restricted-name tokens and nothing else: the value is written into
+# the attachment's Content-Type header as given, so it must not carry a CR/LF or parameters.
+CONTENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$"
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 
 
 class Attachment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(default="application/octet-stream", max_length=100)
+    filename: str = Field(min_length=1, max_length=255, pattern=NO_CONTROL_CHARACTERS)
+    content_type: str = Field(
+        default="application/octet-stream", max_length=127, pattern=CONTENT_TYPE
+    )
     content_base64: str
 
     @field_validator("content_base64")
@@ -61,7 +68,7 @@ class SendEmail(Command):
     task_name: ClassVar[str] = SEND_EMAIL
     queue: ClassVar[str] = "email.normal"
 
-    to: EmailStr
+    to: EmailStr = personal()
     template: str | None = Field(default=None, pattern=TEMPLATE_NAME)
     context: dict[str, Any] = Field(default_factory=dict)
     subject: str = Field(default="", max_length=998, validate_default=True)
@@ -83,7 +90,7 @@ class BulkRecipient(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    to: str = Field(min_length=1, max_length=320)
+    to: str = personal(min_length=1, max_length=320)
     context: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -110,7 +117,7 @@ class EmailSent(Event):
     producer: ClassVar[str] = PRODUCER
 
     message_id: str
-    to: str
+    to: str = personal()
     subject: str
     campaign_id: str | None = None
 
@@ -122,7 +129,7 @@ class EmailBounced(Event):
     producer: ClassVar[str] = PRODUCER
 
     message_id: str
-    to: str
+    to: str = personal()
     reason: str
 
 
@@ -133,7 +140,7 @@ class EmailFailed(Event):
     producer: ClassVar[str] = PRODUCER
 
     message_id: str
-    to: str
+    to: str = personal()
     reason: str
 
 

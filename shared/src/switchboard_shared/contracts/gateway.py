@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .base import Event
+from .sensitivity import personal
 
 PRODUCER = "gateway"
 
@@ -29,7 +30,7 @@ class TwilioStatusReceived(Event):
 
     message_sid: str
     status: str
-    to: str | None = None
+    to: str | None = personal(None)
     error_code: str | None = None
 
 

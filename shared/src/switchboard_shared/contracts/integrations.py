@@ -7,6 +7,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from .base import Command, Event
+from .sensitivity import personal
+from .sensitivity import secret as secret_field
 
 PRODUCER = "integrations"
 CONTROL_QUEUE = "integrations.normal"
@@ -31,12 +33,11 @@ class RegisterWebhookEndpoint(Command):
 
     task_name: ClassVar[str] = "integrations.register_webhook_endpoint"
     queue: ClassVar[str] = CONTROL_QUEUE
-    redacted: ClassVar[frozenset[str]] = frozenset({"secret"})
 
     endpoint_id: str = Field(pattern=ENDPOINT_ID)
     url: str = Field(min_length=8, max_length=2000)
     events: list[str] = Field(min_length=1, max_length=100)
-    secret: str = Field(min_length=16, max_length=200)
+    secret: str = secret_field(min_length=16, max_length=200)
 
 
 class ListWebhookDeliveries(Command):
@@ -81,7 +82,7 @@ class SendSms(Command):
     queue: ClassVar[str] = "integrations.sms"
 
     sms_id: str = Field(pattern=r"^sms_[A-Za-z0-9]{8,40}$")
-    to: str = Field(pattern=E164, description="E.164, e.g. +14155552671")
+    to: str = personal(pattern=E164, description="E.164, e.g. +14155552671")
     body: str = Field(min_length=1, max_length=1600)
 
 
@@ -143,7 +144,7 @@ class SmsSent(Event):
 
     sms_id: str
     message_sid: str
-    to: str
+    to: str = personal()
 
 
 class SmsDelivered(Event):
@@ -151,7 +152,7 @@ class SmsDelivered(Event):
     producer: ClassVar[str] = PRODUCER
 
     message_sid: str
-    to: str
+    to: str = personal()
     sms_id: str | None = None
 
 
@@ -160,7 +161,7 @@ class SmsFailed(Event):
     producer: ClassVar[str] = PRODUCER
 
     message_sid: str
-    to: str
+    to: str = personal()
     reason: str
     sms_id: str | None = None
 

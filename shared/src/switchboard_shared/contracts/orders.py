@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from .base import Command, Event
+from .sensitivity import personal
 
 PRODUCER = "orders"
 E164 = r"^\+[1-9]\d{6,14}$"
+# Money is in minor units. An order's total has at most twelve digits (the widest amount
+# Stripe takes, in any currency): far inside a 64-bit column and JSON's exact integers (2^53).
+MAX_UNIT_AMOUNT = 10**10
+MAX_ORDER_AMOUNT = 999_999_999_999
 
 
 class Customer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    email: EmailStr
-    phone: str | None = Field(default=None, pattern=E164)
+    email: EmailStr = personal()
+    phone: str | None = personal(None, pattern=E164)
 
 
 class OrderItem(BaseModel):
@@ -24,7 +29,18 @@ class OrderItem(BaseModel):
 
     sku: str = Field(min_length=1, max_length=64)
     quantity: int = Field(gt=0, le=100_000)
-    unit_amount: int = Field(ge=0, description="minor units")
+    unit_amount: int = Field(ge=0, le=MAX_UNIT_AMOUNT, description="minor units")
+
+
+def order_total(items: list[OrderItem]) -> int:
+    return sum(item.quantity * item.unit_amount for item in items)
+
+
+def total_within_limit(items: list[OrderItem]) -> list[OrderItem]:
+    """A field validator for an order's `items`: the error names `items`."""
+    if order_total(items) > MAX_ORDER_AMOUNT:
+        raise ValueError(f"the order total must be at most {MAX_ORDER_AMOUNT} minor units")
+    return items
 
 
 class CreateOrder(Command):
@@ -39,13 +55,15 @@ class CreateOrder(Command):
     currency: str = Field(pattern=r"^[a-z]{3}$")
     payment_method: str = Field(default="pm_card_visa", min_length=1, max_length=128)
 
+    _total = field_validator("items")(total_within_limit)
+
 
 class OrderCreated(Event):
     type: ClassVar[str] = "order-created"
     producer: ClassVar[str] = PRODUCER
 
     order_id: str
-    customer_email: str
+    customer_email: str = personal()
     customer_phone: str | None = None
     category: str
     region: str
@@ -61,7 +79,7 @@ class OrderMatched(Event):
 
     order_id: str
     supplier_id: str
-    customer_email: str
+    customer_email: str = personal()
     amount: int
     currency: str
 
@@ -87,7 +105,7 @@ class OrderPaymentReminder(Event):
     producer: ClassVar[str] = PRODUCER
 
     order_id: str
-    customer_email: str
+    customer_email: str = personal()
     amount: int
     currency: str
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from .base import Command, Event
+from .sensitivity import personal
 
 PRODUCER = "payments"
 
@@ -47,7 +48,7 @@ class PaymentFailed(Event):
     order_id: str
     reason: str
     decline_code: str | None = None
-    customer_email: str | None = None
+    customer_email: str | None = personal(None)
 
 
 class PaymentRefunded(Event):

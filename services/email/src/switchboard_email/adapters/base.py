@@ -21,6 +21,15 @@ class Deferred(ClassifiedError):
     failure_class = FailureClass.PROVIDER_5XX
 
 
+class UntrustedServer(ClassifiedError):
+    """The server's TLS certificate failed verification: nothing was sent to it, not even the
+    login. Not retried: a wrong CA, host name or an impostor does not go away by waiting, and
+    the dead letter names it at once (replay it once the relay or `EMAIL_SMTP_CA_FILE` is
+    fixed). Never a `PermanentRejection`: the recipients are not at fault."""
+
+    failure_class = FailureClass.PROVIDER_4XX
+
+
 class MailSession(Protocol):
     def send(self, message: Message) -> None: ...
 

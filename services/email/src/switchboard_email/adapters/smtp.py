@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +15,9 @@ from switchboard_shared.blips import retry_blips
 from switchboard_shared.failures import ClassifiedError, FailureClass
 
 from ..config import EmailSettings
-from .base import Deferred, PermanentRejection
+from .base import Deferred, PermanentRejection, UntrustedServer
 
-__all__ = ["PermanentRejection", "SmtpMailer", "SmtpSession"]
+__all__ = ["PermanentRejection", "SmtpMailer", "SmtpSession", "UntrustedServer"]
 
 
 class SmtpSession:
@@ -28,27 +29,28 @@ class SmtpSession:
 
     def connect(self) -> None:
         s = self.settings
+        context = tls_context(s) if s.smtp_ssl or s.smtp_starttls else None
+        client: smtplib.SMTP | None = None
         try:
-            if s.smtp_ssl:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout
-                )
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+            client = _open(s, context)
             if s.smtp_starttls:
-                client.starttls()
+                client.starttls(context=context)
             if s.smtp_username:
                 client.login(s.smtp_username, s.smtp_password)
-        except smtplib.SMTPResponseException as exc:
-            raise _classified(exc.smtp_code, exc.smtp_error) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise _unreachable(exc) from exc
+        except BaseException as exc:
+            if client is not None:
+                client.close()
+            failure = _connect_failure(exc, s)
+            if failure is None:
+                raise
+            raise failure from exc
         self.client = client
 
     def send(self, message: Message) -> None:
         if self.client is None:
             self.connect()
-        assert self.client is not None
+        if self.client is None:
+            raise RuntimeError("SMTP connect() left no client")
         try:
             self.client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -69,6 +71,32 @@ class SmtpSession:
             except (smtplib.SMTPException, OSError):
                 self.client.close()
             self.client = None
+
+
+def tls_context(settings: EmailSettings) -> ssl.SSLContext:
+    """Verifies the server's certificate and host name: against the system's CAs, or only
+    against `smtp_ca_file` when set (a relay with a certificate from a private CA)."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file or None)
+
+
+def _open(s: EmailSettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
+    if s.smtp_ssl:
+        return smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context)
+    return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+
+
+def _connect_failure(exc: BaseException, s: EmailSettings) -> ClassifiedError | None:
+    """What connecting raised as one of the kit's failure classes; None: raise it unchanged."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return UntrustedServer(
+            f"SMTP server {s.smtp_host}:{s.smtp_port} failed TLS certificate verification: "
+            f"{exc.verify_message or exc}"
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _classified(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, smtplib.SMTPException | OSError):
+        return _unreachable(exc)
+    return None
 
 
 def _classified(code: int, error: bytes | str) -> ClassifiedError:

@@ -102,8 +102,7 @@ class GuardedBackend(httpcore.NetworkBackend):
                 last = exc
                 continue
             return DeadlineStream(stream)
-        assert last is not None
-        raise last
+        raise last or httpcore.ConnectError(f"no address to connect to for port {port}")
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None

@@ -1,10 +1,19 @@
-"""Rows to CSV, JSON and XLSX, streamed batch by batch: memory stays flat however many rows."""
+"""Rows to CSV, JSON and XLSX, streamed batch by batch: memory stays flat however many rows.
+
+Report rows carry text that customers and providers chose (an order's category, a decline
+reason), so no cell may become a live formula when the file is opened: CSV text cells that a
+spreadsheet program would evaluate get a leading `'` (OWASP's advice), and XLSX text cells are
+always written as text. Numbers stay numbers, negative ones included. XML cannot carry most
+control characters, so in XLSX each becomes U+FFFD: one `\x01` in a category would otherwise
+fail the whole report.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Container, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -13,11 +22,21 @@ from ..errors import ReportTooLarge
 Batches = Iterable[Sequence[Sequence[Any]]]
 Tick = Callable[[int], None]  # rows written so far
 XLSX_SHEET_ROWS = 1_048_575  # Excel's limit is 1,048,576 rows per sheet, the header included
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")  # a text cell starting so is evaluated by Excel and co
+REPLACEMENT = "\ufffd"
 
 
 def guard(size: int, cap: int) -> None:
     if size > cap:
         raise ReportTooLarge(size, cap)
+
+
+def inert_csv_row(row: Sequence[Any]) -> list[Any]:
+    """The row with every text cell a spreadsheet would run as a formula quoted as text."""
+    return [
+        "'" + value if isinstance(value, str) and value[:1] in FORMULA_TRIGGERS else value
+        for value in row
+    ]
 
 
 def write_csv(path: Path, columns: list[str], batches: Batches, cap: int, tick: Tick) -> int:
@@ -26,7 +45,7 @@ def write_csv(path: Path, columns: list[str], batches: Batches, cap: int, tick: 
         writer = csv.writer(out)
         writer.writerow(columns)
         for batch in batches:
-            writer.writerows(batch)
+            writer.writerows(inert_csv_row(row) for row in batch)
             written += len(batch)
             guard(out.tell(), cap)
             tick(written)
@@ -56,9 +75,35 @@ def write_json(
     return written
 
 
+def text_cell(sheet: Any, value: str) -> Any:
+    """A cell that holds `value` as text, even when it looks like a formula or an error."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
+def xlsx_cell(sheet: Any, value: Any, errors: Container[str], illegal: re.Pattern[str]) -> Any:
+    """openpyxl refuses the control characters `illegal` matches (IllegalCharacterError): they
+    become U+FFFD. It writes a text starting with `=` as a formula and one of `errors` (`#N/A`,
+    …) as an error value: those become text cells."""
+    if not isinstance(value, str):
+        return value
+    value = illegal.sub(REPLACEMENT, value)
+    return text_cell(sheet, value) if value[:1] == "=" or value in errors else value
+
+
+def inert_xlsx_row(
+    sheet: Any, row: Sequence[Any], errors: Container[str], illegal: re.Pattern[str]
+) -> list[Any]:
+    return [xlsx_cell(sheet, value, errors, illegal) for value in row]
+
+
 def write_xlsx(path: Path, columns: list[str], batches: Batches, cap: int, tick: Tick) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     workbook = Workbook(write_only=True)
@@ -76,7 +121,7 @@ def write_xlsx(path: Path, columns: list[str], batches: Batches, cap: int, tick:
                     cell.font = Font(bold=True)
                 sheet.append(header)
                 in_sheet = 0
-            sheet.append(list(row))
+            sheet.append(inert_xlsx_row(sheet, row, ERROR_CODES, ILLEGAL_CHARACTERS_RE))
             in_sheet += 1
         written += len(batch)
         tick(written)

@@ -1,0 +1,1 @@
+"""The audit log of admin actions: who (an API key's id), what, on which target, the outcome."""
