@@ -29,9 +29,7 @@ pytestmark = pytest.mark.integration
 
 LINE = 5000
 # A tracking link and a generated HTML line, each one line of exactly LINE characters.
-LONG_URL = ("https://shop.example.com/track?" + "&".join(f"k{i}=v{i}" for i in range(LINE)))[
-    :LINE
-]
+LONG_URL = ("https://shop.example.com/track?" + "&".join(f"k{i}=v{i}" for i in range(LINE)))[:LINE]
 LONG_HTML = ("<span>café crème №1</span>" * LINE)[:LINE]
 TEXT = f"Hello Ada,\n\nTrack your parcel:\n{LONG_URL}\n\nThanks, the shop"
 HTML = f"<p>Hello Ada,</p>\n{LONG_HTML}\n<p>Thanks, the shop</p>"

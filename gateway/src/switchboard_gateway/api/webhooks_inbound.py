@@ -8,7 +8,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from switchboard_gateway.api.deps import MAX_OFFSET, StoreDep
-from switchboard_gateway.auth import AdminOnly
+from switchboard_gateway.audit.middleware import audited
+from switchboard_gateway.auth import AdminOnly, MaskPersonalDep
+from switchboard_gateway.disclosure import shown_provider_body
 from switchboard_gateway.errors import ErrorResponse
 from switchboard_gateway.webhook_ledger import (
     NotReprocessable,
@@ -108,11 +110,15 @@ def list_refused_webhooks(
     responses={404: {"model": ErrorResponse}},
     summary="One provider call, raw",
 )
-def get_inbound_webhook(webhook_id: str, store: StoreDep) -> dict[str, Any]:
+def get_inbound_webhook(
+    webhook_id: str, store: StoreDep, mask_personal: MaskPersonalDep
+) -> dict[str, Any]:
     row = get_inbound(store, webhook_id)
     if row is None:
         raise HTTPException(404, detail=f"No inbound webhook {webhook_id}")
-    return inbound_json(row, full=True)
+    detail = inbound_json(row, full=True)
+    detail["body"] = shown_provider_body(row.provider, row.body, mask_personal)
+    return detail
 
 
 @router.post(
@@ -122,6 +128,7 @@ def get_inbound_webhook(webhook_id: str, store: StoreDep) -> dict[str, Any]:
     dependencies=[AdminOnly],
     responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
     summary="Hand a stored call on again as its event (admin)",
+    openapi_extra=audited("inbound_webhook.reprocess"),
 )
 def reprocess_inbound_webhook(webhook_id: str, store: StoreDep) -> dict[str, Any]:
     try:

@@ -154,23 +154,41 @@ class HttpExternalSource:
 
     @retry_blips(attempts=3, max_wait=1.0)
     def fetch_page(self, client: httpx.Client, url: str, origin: Origin) -> Any:
+        response = self._follow(client, url, origin)
+        try:
+            if response.status_code >= 400:
+                raise ProviderError(
+                    f"{url} answered {response.status_code}", status=response.status_code
+                )
+            return json.loads(self._read_capped(response, url))
+        finally:
+            response.close()
+
+    def _follow(self, client: httpx.Client, url: str, origin: Origin) -> httpx.Response:
+        """The response at the end of `url`'s redirects (each on `origin`), body still unread."""
         response, redirects = self._get(client, url), 0
         while response.is_redirect:
+            response.close()
             if redirects == MAX_REDIRECTS:
                 raise refused(f"{url}: more than {MAX_REDIRECTS} redirects")
             redirects += 1
             target = str(response.url.join(response.headers["location"]))
             response = self._get(client, same_origin(target, origin, f"{url} redirects to"))
-        if response.status_code >= 400:
-            raise ProviderError(
-                f"{url} answered {response.status_code}", status=response.status_code
-            )
-        return response.json()
+        return response
+
+    def _read_capped(self, response: httpx.Response, url: str) -> bytearray:
+        body = CappedBody(
+            url, self.max_response_bytes, response.headers.get("content-encoding", "")
+        )
+        with transport_errors():
+            for chunk in response.iter_raw():
+                body.feed(chunk)
+        return body.data
 
     @staticmethod
     def _get(client: httpx.Client, url: str) -> httpx.Response:
         with transport_errors():
-            return client.get(url, headers={"accept": "application/json"})
+            return client.send(client.build_request("GET", url, headers=HEADERS), stream=True)
 
 
 @contextmanager
