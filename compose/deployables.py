@@ -185,15 +185,8 @@ def processes(d: Deployable) -> dict[str, dict[str, Any]]:
     found[f"{d.name}-flower"] = flower(d)
     if d.name == "gateway":
         found["gateway"] = {
-            "command": [
-                "uvicorn",
-                "switchboard_gateway.main:app",
-                "--host",
-                "0.0.0.0",
-                "--port",
-                "8000",
-                "--proxy-headers",
-            ],
+            # Forwarded headers are believed only from SWITCHBOARD_FORWARDED_ALLOW_IPS.
+            "command": ["python", "-m", "switchboard_gateway.serve", "--host", "0.0.0.0"],  # noqa: S104  (inside its container)
             "ports": ["${SWITCHBOARD_GATEWAY_PORT:-8000}:8000"],
             "healthcheck": python_http_check("http://127.0.0.1:8000/api/v1/health"),
         }

@@ -53,7 +53,7 @@ PYPROJECTS = "\n".join(f"COPY {member}/pyproject.toml {member}/" for member in M
 def service_dockerfile(d: Deployable) -> str:
     api = d.name == "gateway"
     cmd = (
-        '["uvicorn", "switchboard_gateway.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]'
+        '["python", "-m", "switchboard_gateway.serve", "--host", "0.0.0.0", "--port", "8000"]'
         if api
         else f'["celery", "-A", "{d.module}", "worker", "-l", "INFO"]'
     )

@@ -35,7 +35,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STATE_FILE = Path("/tmp/localstripe.pickle")
+# In the data folder, never a shared /tmp: the state file is unpickled at start, so whoever
+# can write it runs code in localstripe.
+DEFAULT_STATE_FILE = Path(os.environ.get("SWITCHBOARD_DATA_DIR", "var")) / "localstripe.pickle"
 API_KEY_ENV = "PAYMENTS_STRIPE_API_KEY"
 
 
@@ -51,7 +53,7 @@ class DeferredPersistence:
     def load(self, store: dict[str, Any]) -> None:
         if self.state_file.exists():
             with self.state_file.open("rb") as f:
-                saved = pickle.load(f)
+                saved = pickle.load(f)  # noqa: S301  (our own file, written by save() below)
             dict.clear(store)
             dict.update(store, saved)
 
@@ -72,7 +74,8 @@ class DeferredPersistence:
         if self.store is None or self.interval <= 0:
             return
         partial = self.state_file.with_suffix(".tmp")
-        with partial.open("wb") as f:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             pickle.dump(self.store, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, self.state_file)
 

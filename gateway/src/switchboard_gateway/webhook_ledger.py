@@ -134,7 +134,8 @@ def reprocess(store: GatewayStore, webhook_id: str) -> InboundWebhook | None:
         return _failed(store, webhook_id, exc)
     with store.uow(correlation_id) as uow:
         stored = uow.session.get(InboundWebhook, webhook_id)
-        assert stored is not None
+        if stored is None:  # deleted since it was read above
+            return None
         stored.processed, stored.error, stored.traceback = True, None, None
         uow.publish(event, subject=subject)
         uow.commit()

@@ -142,6 +142,6 @@ def flower_children(data_dir: Path) -> list[Child]:
 
 
 def gateway_child(data_dir: Path, host: str, port: int) -> Child:
-    command = [sys.executable, "-m", "uvicorn", "switchboard_gateway.main:app"]
+    command = [sys.executable, "-m", "switchboard_gateway.serve"]
     command += ["--host", host, "--port", str(port)]
     return Child("gateway-api", command, data_dir / "logs" / "gateway.log")

@@ -113,9 +113,8 @@ class Launcher:
         if started:
             stop_groups([c.pid for c in started])
         for child in started:
-            assert child.process is not None
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(1)
+                child.wait(1)
         if self.redis is not None:
             self.redis.stop()
         self.run_file.remove()

@@ -92,7 +92,7 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: S603  (our own argv, no shell)
                 self.command,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -103,8 +103,13 @@ class Child:
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
         return self.process.pid
+
+    def wait(self, timeout: float) -> None:
+        if self.process is not None:
+            self.process.wait(timeout)
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
