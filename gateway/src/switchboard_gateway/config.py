@@ -9,7 +9,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_shared.flower.plan import FLOWER_PORTS
 from switchboard_shared.ratelimit import Rate
 from switchboard_shared.required import RequiredSecret
-from switchboard_shared.settings import PlatformSettings
+from switchboard_shared.settings import PlatformSettings, PortList
 
 ONE_MIB = 1024 * 1024
 PROGRAM = "switchboard-gateway"
@@ -116,24 +116,10 @@ class GatewaySettings(GatewayOpsSettings):
     webhook_threads: int = Field(default=16, ge=1, le=256)
     # Outbound webhooks: ports an endpoint's URL may name besides 80 and 443 (`8443,9000`), as
     # the integrations worker's INTEGRATIONS_WEBHOOK_ALLOWED_PORTS: refused at registration.
-    webhook_allowed_ports: Annotated[list[int], NoDecode] = []
+    webhook_allowed_ports: PortList = []
 
     @field_validator("webhook_rate_limit", "webhook_invalid_rate_limit")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         Rate.parse(value)  # raises on a malformed rate
-        return value
-
-    @field_validator("webhook_allowed_ports", mode="before")
-    @classmethod
-    def _split_ports(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.replace(" ", "").split(",") if part]
-        return value
-
-    @field_validator("webhook_allowed_ports")
-    @classmethod
-    def _real_ports(cls, value: list[int]) -> list[int]:
-        if any(not 0 < port < 65536 for port in value):
-            raise ValueError(f"SWITCHBOARD_WEBHOOK_ALLOWED_PORTS: not a TCP port in {value}")
         return value

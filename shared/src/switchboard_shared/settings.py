@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+
+
+def comma_separated(value: Any) -> Any:
+    """`"8443, 9000"` → `["8443", "9000"]` (pydantic then checks each item)."""
+    if isinstance(value, str):
+        return [part for part in value.replace(" ", "").split(",") if part]
+    return value
+
+
+TcpPort = Annotated[int, Field(gt=0, lt=65536)]
+PortList = Annotated[list[TcpPort], NoDecode, BeforeValidator(comma_separated)]
+"""Ports from a comma-separated variable: `SWITCHBOARD_WEBHOOK_ALLOWED_PORTS=8443,9000`."""
 
 
 class PlatformSettings(BaseSettings):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 from switchboard_shared.required import RequiredSecret
-from switchboard_shared.settings import ServiceSettings
+from switchboard_shared.settings import PortList, ServiceSettings, comma_separated
 
 PROGRAM = "switchboard-integrations"
 # Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (the Standard Webhooks / Svix schedule).
@@ -29,7 +29,7 @@ class IntegrationsSettings(ServiceSettings):
     webhook_sweep_grace_seconds: float = 60.0
     webhook_busy_retry_seconds: float = 1.0
     # Ports webhook URLs may name besides 80 and 443; in the environment `8443,9000`.
-    webhook_allowed_ports: Annotated[list[int], NoDecode] = []
+    webhook_allowed_ports: PortList = []
 
     twilio_account_sid: str = Field(
         default="AC00000000000000000000000000000000",
@@ -54,19 +54,10 @@ class IntegrationsSettings(ServiceSettings):
     sync_max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     health_interval_seconds: float = 300.0
 
-    @field_validator("webhook_retry_schedule", "webhook_allowed_ports", mode="before")
+    @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.replace(" ", "").split(",") if part]
-        return value
-
-    @field_validator("webhook_allowed_ports")
-    @classmethod
-    def _real_ports(cls, value: list[int]) -> list[int]:
-        if any(not 0 < port < 65536 for port in value):
-            raise ValueError(f"INTEGRATIONS_WEBHOOK_ALLOWED_PORTS: not a TCP port in {value}")
-        return value
+        return comma_separated(value)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

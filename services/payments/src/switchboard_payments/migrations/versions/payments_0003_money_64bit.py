@@ -1,17 +1,13 @@
-"""money columns are 64-bit
+"""payments and invoices: money columns are 64-bit
 
 Revision ID: payments_0003
 Revises: payments_0002
 Create Date: 2026-12-07 23:45:00
-
-A 32-bit amount overflows at 21,474,836.47 in minor units: an order that passed validation
-failed in the database. Amounts are BIGINT everywhere (SQLite's INTEGER is 64-bit already).
 """
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from switchboard_shared.migration_ops import narrow_money, widen_money
 
 revision: str = "payments_0003"
 down_revision: str | Sequence[str] | None = "payments_0002"
@@ -22,12 +18,8 @@ TABLES = ("payments", "invoices")
 
 
 def upgrade() -> None:
-    for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.alter_column("amount", type_=sa.BigInteger(), existing_type=sa.Integer())
+    widen_money(TABLES)
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.alter_column("amount", type_=sa.Integer(), existing_type=sa.BigInteger())
+    narrow_money(TABLES)
