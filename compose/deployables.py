@@ -186,7 +186,15 @@ def processes(d: Deployable) -> dict[str, dict[str, Any]]:
     if d.name == "gateway":
         found["gateway"] = {
             # Forwarded headers are believed only from SWITCHBOARD_FORWARDED_ALLOW_IPS.
-            "command": ["python", "-m", "switchboard_gateway.serve", "--host", "0.0.0.0"],  # noqa: S104  (inside its container)
+            "command": [
+                "python",
+                "-m",
+                "switchboard_gateway.serve",
+                "--host",
+                "0.0.0.0",  # noqa: S104  (inside its container)
+                "--port",
+                "8000",
+            ],
             "ports": ["${SWITCHBOARD_GATEWAY_PORT:-8000}:8000"],
             "healthcheck": python_http_check("http://127.0.0.1:8000/api/v1/health"),
         }

@@ -119,13 +119,14 @@ def environment(spec: dict[str, Any], urls: dict[str, str]) -> dict[str, str]:
 
 def localised(words: list[str], port: int) -> list[str]:
     """Container ports (Flower 5555, API 8000) become a free local port."""
-    text = "\x00".join(words).replace("$$", "$")  # compose's escape for the container's shell
+    # Each word between NULs, the first and last too; "$$" is compose's escape for "$".
+    text = "\x00" + "\x00".join(words).replace("$$", "$") + "\x00"
     for container_port in CONTAINER_PORTS:
         text = text.replace(f"={container_port}", f"={port}").replace(
             f":{container_port}/", f":{port}/"
         )
         text = text.replace(f"\x00{container_port}\x00", f"\x00{port}\x00")
-    return text.split("\x00")
+    return text[1:-1].split("\x00")
 
 
 def start(name: str, spec: dict[str, Any], env: dict[str, str], logs: Path) -> Started:
