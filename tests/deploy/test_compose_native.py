@@ -32,14 +32,13 @@ from switchboard_shared.testsupport import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-# payments and the gateway run every kind of process the stack declares (migration job, worker,
-# .critical worker, beat, Flower, API); the other four, alike in form, run in `make test-slow`.
+# payments runs every kind of process a service declares (migration job, worker, .critical
+# worker, beat, Flower); the gateway (its API) and the other four run in `make test-slow`.
 DEPLOYABLES = [
     "payments",
-    "gateway",
     *(
         pytest.param(d, marks=pytest.mark.slow)
-        for d in ("email", "orders", "reports", "integrations")
+        for d in ("gateway", "email", "orders", "reports", "integrations")
     ),
 ]
 CONTAINER_PORTS = ("5555", "8000")

@@ -25,7 +25,8 @@ from switchboard_gateway.standalone.processes import group_members
 from switchboard_gateway.standalone.processes import pid_alive as alive
 from switchboard_shared.testsupport import wait_until
 
-pytestmark = pytest.mark.e2e
+# The whole of `make run` (a dozen processes importing everything): `make test-slow`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ORDER = ORDER_EXAMPLE
 

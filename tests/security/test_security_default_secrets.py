@@ -116,7 +116,13 @@ def worker_command(app: str) -> list[str]:
 
 PROCESSES = [
     pytest.param("gateway", "switchboard-gateway", "STRIPE_WEBHOOK_SECRET", id="gateway-stripe"),
-    pytest.param("gateway", "switchboard-gateway", "TWILIO_AUTH_TOKEN", id="gateway-twilio"),
+    pytest.param(
+        "gateway",
+        "switchboard-gateway",
+        "TWILIO_AUTH_TOKEN",
+        id="gateway-twilio",
+        marks=pytest.mark.slow,  # the same process as gateway-stripe: `make test-slow`
+    ),
     pytest.param(
         "switchboard_payments.app",
         "switchboard-payments",

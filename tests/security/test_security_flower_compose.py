@@ -81,7 +81,7 @@ def _up(url: str, process: Any) -> bool:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("service", ["payments", "gateway"])
+@pytest.mark.parametrize("service", ["payments", pytest.param("gateway", marks=pytest.mark.slow)])
 def test_the_compose_flower_keeps_metrics_and_pages_behind_credentials(
     service: str, tmp_path: Path
 ) -> None:
