@@ -79,6 +79,7 @@ def queued_ticks(url: str) -> int:
     return sum(json.loads(m)["headers"]["task"] == "beatprobe.tick" for m in messages)
 
 
+@pytest.mark.slow  # a beat killed and a lock left to expire: a long fault run
 def test_two_beats_send_each_tick_once_and_the_survivor_takes_over(
     beat_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -138,6 +138,7 @@ def test_worker_killed_mid_batch_redelivers_and_the_effect_happens_once(
     assert len(cluster.attempts(SERVICE, hung)) == 2, "redelivered once after the kill"
 
 
+@pytest.mark.slow  # a worker killed once per delivery up to the bound: a long fault run
 @pytest.mark.timeout(420)
 def test_an_event_that_kills_the_worker_is_dead_lettered_past_the_delivery_bound(
     cluster: BusCluster, producer
