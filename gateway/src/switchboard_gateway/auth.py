@@ -9,7 +9,6 @@ Keys are compared in constant time against every configured key and are never lo
 from __future__ import annotations
 
 import hmac
-import math
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
@@ -66,13 +65,7 @@ async def require_api_key(request: Request, settings: SettingsDep, credentials: 
     if role is Role.READ_ONLY and write:
         raise HTTPException(status_code=403, detail="A read-only API key cannot change anything")
     limits: KeyRateLimits = request.app.state.key_limits
-    wait = limits.wait(key, write)
-    if wait > 0:
-        raise HTTPException(
-            status_code=429,
-            detail=f"Too many {'writes' if write else 'reads'} for this API key: retry later",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
+    limits.admit(key, write)
     return role
 
 

@@ -12,20 +12,16 @@ its own, so ops reads filling Starlette's shared pool never keep a provider wait
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-from fastapi import HTTPException, Request
-from redis.exceptions import RedisError
-from switchboard_shared.ratelimit import Rate, TokenBucket
+from fastapi import Request
+from switchboard_shared.ratelimit import Rate
 
 from switchboard_gateway.config import GatewaySettings
-from switchboard_gateway.monitor import shared_redis
+from switchboard_gateway.key_limits import seconds_to_wait, too_many
 
-log = logging.getLogger("switchboard.gateway")
 T = TypeVar("T")
 VERIFIED, REFUSED = "verified", "refused"
 
@@ -39,29 +35,13 @@ class WebhookGuard:
             REFUSED: Rate.parse(settings.webhook_invalid_rate_limit),
         }
 
-    def wait(self, kind: str, source: str) -> float:
-        """0 when a `kind` call from `source` may go on, else the seconds until it may."""
-        rate = self.rates[kind]
-        if rate is None:
-            return 0.0
-        key = f"webhooks:{kind}:{source}"
-        bucket = TokenBucket(lambda: shared_redis(self.redis_url), key, rate, burst=rate.limit)
-        try:
-            return bucket.try_acquire()
-        except RedisError as exc:
-            log.warning("webhook rate limit not checked (Redis: %s)", exc)
-            return 0.0
-
     def admit(self, kind: str, source: str) -> None:
         """Raise 429 with `Retry-After` when `source` is over its `kind` budget (blocking)."""
-        wait = self.wait(kind, source)
+        rate = self.rates[kind]
+        burst = rate.limit if rate else 1.0
+        wait = seconds_to_wait(self.redis_url, f"webhooks:{kind}:{source}", rate, burst)
         if wait > 0:
-            retry_after = str(max(1, math.ceil(wait)))
-            raise HTTPException(
-                429,
-                detail=f"Too many {kind} calls from this address",
-                headers={"Retry-After": retry_after},
-            )
+            raise too_many(f"Too many {kind} calls from this address", wait)
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on the webhooks' own threads."""
